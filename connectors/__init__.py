@@ -1,0 +1,1 @@
+"""Built-in connectors, one package per system; each registers through ``syncd.connectors``."""

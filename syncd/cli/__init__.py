@@ -1,0 +1,5 @@
+"""The ``syncd`` command line."""
+
+
+def main() -> None:
+    raise SystemExit("syncd: the CLI is being built")

@@ -1,0 +1,210 @@
+"""The connector contract: the few things syncd asks of a system it talks to.
+
+A connector is one class per system, constructed with its validated settings and a
+``ConnectorContext`` (the daemon's clock, logger, token vault and mapping). It declares what it can
+do and then only ever:
+
+- ``check()``: one cheap authenticated call, with a verdict a person can act on;
+- ``pull(stream, cursor)``: pages of canonical records, each with the resume point after it;
+- ``push_payment(push)`` and ``find_payment(push)``: for connectors with ``payments:write``.
+
+It never touches the store: the sync engine decides what changed and commits each page with its
+cursor; the payments outbox decides what to push and when a push is settled.
+
+The shape fits request/response APIs (REST, OData, GraphQL, SOAP gateways) directly. Systems that
+call *us* (QuickBooks Desktop's Web Connector polls the daemon) implement ``pull`` over the queue
+that their endpoint fills, so the engine sees the same pages either way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+
+from pydantic import BaseModel
+
+from syncd.clock import Clock, SystemClock
+from syncd.errors import FatalError
+from syncd.model import PaymentMethod, Record
+
+if TYPE_CHECKING:
+    import structlog
+
+
+class Capability(StrEnum):
+    CUSTOMERS = "customers"
+    INVOICES = "invoices"
+    PAYMENTS_READ = "payments:read"
+    PAYMENTS_WRITE = "payments:write"
+    WEBHOOKS = "webhooks"
+
+
+class Stream(StrEnum):
+    CUSTOMERS = "customers"
+    INVOICES = "invoices"
+    PAYMENTS = "payments"
+
+
+STREAM_CAPABILITY: Mapping[Stream, Capability] = {
+    Stream.CUSTOMERS: Capability.CUSTOMERS,
+    Stream.INVOICES: Capability.INVOICES,
+    Stream.PAYMENTS: Capability.PAYMENTS_READ,
+}
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a pull starts.
+
+    ``since``: only records the source changed at or after this instant (the engine has already
+    subtracted its look-back window); None means a full enumeration. ``position``: the connector's
+    own opaque resume point inside an interrupted pass (a keyset id, a next-page URL, an id
+    watermark), exactly as a previous ``Page.next_position`` returned it.
+    """
+
+    since: dt.datetime | None = None
+    position: str | None = None
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A source record that could not become a canonical one: quarantined, never dropped."""
+
+    external_id: str | None
+    reason: str
+    payload: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a pull. ``next_position`` is None on the last page of the pass."""
+
+    records: tuple[Record, ...]
+    rejected: tuple[Rejected, ...] = ()
+    next_position: str | None = None
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class PushAccounts:
+    """Where a target books a payment, from the connection's config (names or ids, per vendor)."""
+
+    deposit_account: str | None = None
+    payment_method: str | None = None
+    fee_account: str | None = None
+
+
+@dataclass(frozen=True)
+class PaymentPush:
+    """One payment to write to one target.
+
+    ``key`` is deterministic per (payment, target) and goes into the vendor's idempotency mechanism
+    where one exists; ``marker`` is text of ours written into the vendor record (reference, memo,
+    private note) so that ``find_payment`` can tell whether an uncertain push landed.
+    """
+
+    key: str
+    marker: str
+    invoice_external_id: str
+    customer_external_id: str
+    amount: Decimal
+    fee: Decimal
+    currency: str
+    method: PaymentMethod
+    received_at: dt.datetime
+    reference: str | None = None
+    memo: str | None = None
+    accounts: PushAccounts = field(default_factory=PushAccounts)
+
+
+@dataclass(frozen=True)
+class PushReceipt:
+    """What the target said it created: its id for the payment, and its payload for audit."""
+
+    external_id: str
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ConnectorContext:
+    """What the daemon hands a connector: never the store, never another connection."""
+
+    connection: str
+    clock: Clock = field(default_factory=SystemClock)
+    log: structlog.stdlib.BoundLogger | Any = None
+    secrets: tuple[str, ...] = ()  # values the HTTP layer must redact from every log and error
+    extras: dict[str, Any] = field(default_factory=dict)  # token vault, mapping, rate limiter …
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """What syncd calls. Checked structurally when a plugin is loaded."""
+
+    name: ClassVar[str]
+    settings_model: ClassVar[type[BaseModel]]
+    capabilities: ClassVar[frozenset[Capability]]
+
+    def check(self) -> CheckResult: ...
+
+    def pull(self, stream: Stream, cursor: Cursor) -> Iterator[Page]: ...
+
+    def push_payment(self, push: PaymentPush) -> PushReceipt: ...
+
+    def find_payment(self, push: PaymentPush) -> PushReceipt | None: ...
+
+    def close(self) -> None: ...
+
+
+class BaseConnector:
+    """Optional base: stores settings and context, and refuses writes it was not built for."""
+
+    name: ClassVar[str]
+    settings_model: ClassVar[type[BaseModel]]
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    # "module:attribute" of a callable that starts this system's sandbox emulator (sandbox kit).
+    sandbox: ClassVar[str | None] = None
+
+    def __init__(self, settings: BaseModel, context: ConnectorContext) -> None:
+        self.settings = settings
+        self.context = context
+
+    def check(self) -> CheckResult:
+        raise NotImplementedError
+
+    def pull(self, stream: Stream, cursor: Cursor) -> Iterator[Page]:
+        raise NotImplementedError
+
+    def push_payment(self, push: PaymentPush) -> PushReceipt:
+        raise FatalError(f"{self.name} does not write payments")
+
+    def find_payment(self, push: PaymentPush) -> PushReceipt | None:
+        raise FatalError(f"{self.name} does not write payments")
+
+    def close(self) -> None:
+        """Release sessions and threads; safe to call twice."""
+
+
+__all__ = [
+    "STREAM_CAPABILITY",
+    "BaseConnector",
+    "Capability",
+    "CheckResult",
+    "Connector",
+    "ConnectorContext",
+    "Cursor",
+    "Page",
+    "PaymentPush",
+    "PushAccounts",
+    "PushReceipt",
+    "Rejected",
+    "Stream",
+]
