@@ -24,7 +24,7 @@ _OTHER_DECIMALS = {
     "CLF": 4, "UYW": 4,
 }  # fmt: skip
 
-MINOR_UNITS: dict[str, int] = {code: 2 for code in _TWO_DECIMALS.split()} | _OTHER_DECIMALS
+MINOR_UNITS: dict[str, int] = dict.fromkeys(_TWO_DECIMALS.split(), 2) | _OTHER_DECIMALS
 
 
 def is_currency(code: str) -> bool:

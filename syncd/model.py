@@ -117,7 +117,9 @@ class Invoice(SourceRecord):
         return self
 
 
-def derive_status(*, total: Decimal, balance: Decimal, void: bool = False, draft: bool = False) -> InvoiceStatus:
+def derive_status(
+    *, total: Decimal, balance: Decimal, void: bool = False, draft: bool = False
+) -> InvoiceStatus:
     """The status implied by an invoice's amounts, for sources that do not state one."""
     if void:
         return InvoiceStatus.VOID

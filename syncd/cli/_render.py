@@ -1,0 +1,21 @@
+"""Small renderers shared by commands."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import click
+
+from syncd.sync import PullResult
+
+
+def print_results(results: Iterable[PullResult]) -> None:
+    for r in results:
+        line = (
+            f"{r.connection}/{r.stream}: {r.status}, {r.pages} pages, {r.requests} requests, "
+            f"{r.created} created, {r.updated} updated, {r.unchanged} unchanged, "
+            f"{r.voided} voided, {r.deleted} deleted, {r.quarantined} quarantined"
+        )
+        click.echo(line)
+        if r.error:
+            click.echo(f"  error: {r.error}")

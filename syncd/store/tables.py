@@ -1,0 +1,234 @@
+"""The store's tables (SQLAlchemy Core). Alembic migrations in ``migrations/`` create them.
+
+Source records are keyed by (connection, external_id). Sync metadata (cursors, runs, quarantine)
+lives in its own tables, apart from business rows. Money columns are exact; times are UTC.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from syncd.store.types import Json, Money, UtcDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+Id = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements INTEGER only
+
+connections = Table(
+    "connections",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("connector", String(100), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+sync_state = Table(
+    "sync_state",
+    metadata,
+    Column("connection", String(100), primary_key=True),
+    Column("stream", String(40), primary_key=True),
+    # Highest source updated-at committed so far; the next pull starts at it minus the look-back.
+    Column("watermark", UtcDateTime()),
+    # An unfinished pass: where it resumes (the connector's opaque position), the lower bound it
+    # started from, the highest updated-at it has seen, and when it started. The watermark moves
+    # only when a pass completes, because keyset pages are ordered by id, not by time.
+    Column("position", Text()),
+    Column("pass_since", UtcDateTime()),
+    Column("pass_high", UtcDateTime()),
+    Column("pass_started_at", UtcDateTime()),
+    Column("last_complete_at", UtcDateTime()),  # last pass that enumerated to the end
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("connection", String(100), nullable=False),
+    Column("external_id", String(200), nullable=False),
+    Column("name", Text(), nullable=False),
+    Column("email", Text()),
+    Column("currency", String(3)),
+    Column("active", Boolean(), nullable=False),
+    Column("tax_id", String(100)),
+    Column("xref", String(200)),
+    Column("source_updated_at", UtcDateTime(), nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("raw", Json, nullable=False),
+    Column("deleted_at", UtcDateTime()),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("connection", "external_id", name="uq_customers_connection_external_id"),
+)
+
+invoices = Table(
+    "invoices",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("connection", String(100), nullable=False),
+    Column("external_id", String(200), nullable=False),
+    Column("number", String(100), nullable=False),
+    Column("customer_external_id", String(200), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("total", Money(), nullable=False),
+    Column("balance", Money(), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("issued_on", Date()),
+    Column("due_date", Date()),
+    Column("source_updated_at", UtcDateTime(), nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("raw", Json, nullable=False),
+    Column("deleted_at", UtcDateTime()),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("connection", "external_id", name="uq_invoices_connection_external_id"),
+    Index("ix_invoices_connection_number", "connection", "number"),
+)
+
+links = Table(
+    "links",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("kind", String(20), nullable=False),  # customer | invoice
+    Column("left_connection", String(100), nullable=False),
+    Column("left_external_id", String(200), nullable=False),
+    Column("right_connection", String(100), nullable=False),
+    Column("right_external_id", String(200), nullable=False),
+    Column("method", String(20), nullable=False),  # xref | exact | fuzzy | manual
+    Column("score", Money()),
+    Column("created_at", UtcDateTime(), nullable=False),
+    UniqueConstraint(
+        "kind",
+        "left_connection",
+        "left_external_id",
+        "right_connection",
+        name="uq_links_left_side",
+    ),
+)
+
+payments = Table(
+    "payments",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column(
+        "reference", String(200), unique=True
+    ),  # processor reference; recording twice is a no-op
+    Column("invoice_number", String(100)),
+    Column("memo", Text()),
+    Column("amount", Money(), nullable=False),
+    Column("fee", Money(), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("method", String(20), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+payment_pushes = Table(
+    "payment_pushes",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("payment_id", ForeignKey("payments.id"), nullable=False),
+    Column("connection", String(100), nullable=False),
+    Column("idempotency_key", String(100), nullable=False, unique=True),
+    # queued | in_flight | uncertain | done | dead | cancelled
+    Column("status", String(20), nullable=False),
+    Column("attempts", Integer(), nullable=False, default=0),
+    Column("next_attempt_at", UtcDateTime()),
+    Column("lease_owner", String(100)),
+    Column("lease_expires_at", UtcDateTime()),
+    Column("external_id", String(200)),
+    Column("last_error", Text()),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("payment_id", "connection", name="uq_payment_pushes_payment_connection"),
+)
+
+sync_runs = Table(
+    "sync_runs",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("run_id", String(40), nullable=False),
+    Column("connection", String(100), nullable=False),
+    Column("stream", String(40), nullable=False),
+    Column("status", String(20), nullable=False),  # running | succeeded | failed
+    Column("started_at", UtcDateTime(), nullable=False),
+    Column("finished_at", UtcDateTime()),
+    Column("pages", Integer(), nullable=False, default=0),
+    Column("created", Integer(), nullable=False, default=0),
+    Column("updated", Integer(), nullable=False, default=0),
+    Column("unchanged", Integer(), nullable=False, default=0),
+    Column("voided", Integer(), nullable=False, default=0),
+    Column("deleted", Integer(), nullable=False, default=0),
+    Column("quarantined", Integer(), nullable=False, default=0),
+    Column("requests", Integer(), nullable=False, default=0),
+    Column("error", Text()),
+    Index("ix_sync_runs_connection_stream", "connection", "stream", "started_at"),
+)
+
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("connection", String(100), nullable=False),
+    Column("stream", String(40), nullable=False),
+    Column("external_id", String(200)),
+    Column("reason", Text(), nullable=False),
+    Column("payload", Json, nullable=False),
+    Column("run_id", String(40)),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("resolved_at", UtcDateTime()),
+)
+
+review_items = Table(
+    "review_items",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("kind", String(40), nullable=False),
+    Column("connection", String(100)),
+    Column("subject", Text(), nullable=False),
+    Column("detail", Json, nullable=False),
+    Column("status", String(20), nullable=False),  # open | resolved
+    Column("resolution", Text()),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("resolved_at", UtcDateTime()),
+)
+
+oauth_tokens = Table(
+    "oauth_tokens",
+    metadata,
+    Column("connection", String(100), primary_key=True),
+    Column("access_token", Text()),  # Fernet-encrypted
+    Column("refresh_token", Text()),  # Fernet-encrypted
+    Column("expires_at", UtcDateTime()),
+    Column("version", Integer(), nullable=False, default=0),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("owner", String(100), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+)
