@@ -50,7 +50,7 @@ class FakeClock:
 
 
 class FakeSettings(BaseModel):
-    """Settings of the in-memory connector: a token (to exercise secret handling) and a page size."""
+    """Settings of the in-memory connector: a token (to exercise secrets) and a page size."""
 
     model_config = ConfigDict(extra="forbid")
     token: SecretStr

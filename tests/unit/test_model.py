@@ -86,14 +86,14 @@ def test_derive_status(total: str, balance: str, flags: dict[str, bool], expecte
 )
 def test_payment_refuses_bad_amounts(amount: str, fee: str, currency: str, fragment: str) -> None:
     with pytest.raises(ValidationError) as caught:
-        Payment(
-            amount=Decimal(amount), fee=Decimal(fee), currency=currency, received_at=T0
-        )
+        Payment(amount=Decimal(amount), fee=Decimal(fee), currency=currency, received_at=T0)
     assert fragment in str(caught.value)
 
 
 def test_payment_accepts_trailing_zeros_and_three_decimal_currencies() -> None:
-    assert Payment(amount=Decimal("12.300"), currency="USD", received_at=T0).amount == Decimal("12.3")
+    assert Payment(amount=Decimal("12.300"), currency="USD", received_at=T0).amount == Decimal(
+        "12.3"
+    )
     assert Payment(amount=Decimal("1.234"), currency="KWD", received_at=T0).currency == "KWD"
 
 

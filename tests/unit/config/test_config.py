@@ -187,8 +187,13 @@ connector = "nope"
     assert len(found) >= 5
     assert all(p.startswith(f"{path}: ") for p in found)
     joined = "\n".join(found)
-    for fragment in ("stor: unknown top-level key", "logging.level", "connections.a.schedule",
-                     "connections.a.token: missing", "connections.b.connector: unknown"):
+    for fragment in (
+        "stor: unknown top-level key",
+        "logging.level",
+        "connections.a.schedule",
+        "connections.a.token: missing",
+        "connections.b.connector: unknown",
+    ):
         assert fragment in joined
 
 

@@ -29,7 +29,7 @@ def test_cron(text: str) -> None:
 
 @pytest.mark.parametrize("text", ["5 minutes", "* * *", "61 * * * *", "0s"])
 def test_neither(text: str) -> None:
-    with pytest.raises(ValueError, match="not a duration or cron|is zero"):
+    with pytest.raises(ValueError, match=r"not a duration or cron|is zero"):
         Schedule.parse(text)
 
 

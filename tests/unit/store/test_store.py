@@ -44,7 +44,7 @@ def test_money_and_time_round_trip_exactly(engine: Engine) -> None:
         "status": "open",
         "source_updated_at": T0.astimezone(dt.timezone(dt.timedelta(hours=-5))),
         "content_hash": "h",
-        "raw": {"name": "O'Brien \"&\" Søn"},
+        "raw": {"name": 'O\'Brien "&" Søn'},
         "created_at": T0,
         "updated_at": T0,
     }
@@ -63,10 +63,19 @@ def test_naive_datetime_is_refused(engine: Engine) -> None:
     with pytest.raises(Exception, match="naive datetime"), engine.begin() as conn:
         conn.execute(
             insert(invoices).values(
-                connection="cw", external_id="1", number="1", customer_external_id="9",
-                currency="USD", total=Decimal(1), balance=Decimal(1), status="open",
-                source_updated_at=dt.datetime(2026, 1, 1), content_hash="h", raw={},
-                created_at=T0, updated_at=T0,
+                connection="cw",
+                external_id="1",
+                number="1",
+                customer_external_id="9",
+                currency="USD",
+                total=Decimal(1),
+                balance=Decimal(1),
+                status="open",
+                source_updated_at=dt.datetime(2026, 1, 1),
+                content_hash="h",
+                raw={},
+                created_at=T0,
+                updated_at=T0,
             )
         )
 
@@ -75,9 +84,19 @@ def test_float_money_is_refused(engine: Engine) -> None:
     with pytest.raises(Exception, match="finite Decimal"), engine.begin() as conn:
         conn.execute(
             insert(invoices).values(
-                connection="cw", external_id="1", number="1", customer_external_id="9",
-                currency="USD", total=0.1, balance=Decimal(0), status="open",
-                source_updated_at=T0, content_hash="h", raw={}, created_at=T0, updated_at=T0,
+                connection="cw",
+                external_id="1",
+                number="1",
+                customer_external_id="9",
+                currency="USD",
+                total=0.1,
+                balance=Decimal(0),
+                status="open",
+                source_updated_at=T0,
+                content_hash="h",
+                raw={},
+                created_at=T0,
+                updated_at=T0,
             )
         )
 

@@ -69,7 +69,7 @@ def test_full_pull_then_incremental_with_lookback(engine: Engine) -> None:
 
     fake.records[Stream.INVOICES][2] = invoice(2, 30, balance="60.00", status="partially_paid")
     second = pull_stream(engine, settings(), fake, Stream.INVOICES, clock=clock)
-    # The look-back (5 minutes before the 09:04 watermark) re-reads invoice 4 and finds it unchanged.
+    # The look-back (5 minutes before the 09:04 watermark) re-reads invoice 4: unchanged.
     assert fake.cursors[-1].since == T0 - dt.timedelta(minutes=1)
     assert (second.updated, second.unchanged, second.created) == (1, 4, 0)
     assert stored_invoices(engine)["2"] == (Decimal("60.00"), "partially_paid")
@@ -133,7 +133,11 @@ def test_bad_records_are_quarantined_and_the_rest_goes_on(engine: Engine) -> Non
     assert (result.created, result.quarantined) == (2, 1)
     with engine.connect() as conn:
         row = conn.execute(select(quarantine)).one()
-    assert (row.external_id, row.reason, row.payload) == ("3", "total: not a number", {"id": 3, "total": "x"})
+    assert (row.external_id, row.reason, row.payload) == (
+        "3",
+        "total: not a number",
+        {"id": 3, "total": "x"},
+    )
 
 
 def test_void_is_a_state_and_tombstone_marks_deleted(engine: Engine) -> None:
@@ -165,7 +169,7 @@ def test_sync_connection_pulls_customers_then_invoices(engine: Engine) -> None:
     clock = FakeClock(T0 + dt.timedelta(hours=1))
     fake = connector(clock, page_size=10)
     fake.records[Stream.CUSTOMERS] = [
-        Customer(connection="cw", external_id="c1", source_updated_at=T0, name="Acme \"Q\" & Co")
+        Customer(connection="cw", external_id="c1", source_updated_at=T0, name='Acme "Q" & Co')
     ]
     fake.records[Stream.INVOICES] = [invoice(1, 1)]
     results = sync_connection(engine, settings(), fake, clock=clock)
