@@ -20,6 +20,7 @@ from syncd.cli.demo_cmds import demo
 from syncd.cli.export_cmds import export
 from syncd.cli.payments_cmds import payments, push
 from syncd.cli.run_cmds import run
+from syncd.cli.sandbox_cmds import sandbox
 from syncd.cli.status_cmds import status
 from syncd.cli.sync_cmds import sync
 from syncd.errors import ConfigError, SyncdError
@@ -52,7 +53,19 @@ def cli(ctx: click.Context, config_path: str) -> None:
     ctx.call_on_close(ctx.obj.close)
 
 
-for command in (check_config, db, sync, push, run, status, export, payments, connectors, demo):
+for command in (
+    check_config,
+    db,
+    sync,
+    push,
+    run,
+    status,
+    export,
+    payments,
+    connectors,
+    demo,
+    sandbox,
+):
     cli.add_command(command)
 
 
