@@ -13,6 +13,7 @@ import click
 
 from syncd import __version__
 from syncd.cli._context import AppContext
+from syncd.cli.auth_cmds import auth
 from syncd.cli.config_cmds import check_config
 from syncd.cli.connectors_cmds import connectors
 from syncd.cli.db_cmds import db
@@ -65,6 +66,7 @@ for command in (
     connectors,
     demo,
     sandbox,
+    auth,
 ):
     cli.add_command(command)
 

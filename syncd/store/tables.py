@@ -221,6 +221,7 @@ oauth_tokens = Table(
     Column("access_token", Text()),  # Fernet-encrypted
     Column("refresh_token", Text()),  # Fernet-encrypted
     Column("expires_at", UtcDateTime()),
+    Column("refresh_expires_at", UtcDateTime()),  # when an unused refresh token dies
     Column("version", Integer(), nullable=False, default=0),
     Column("updated_at", UtcDateTime(), nullable=False),
 )

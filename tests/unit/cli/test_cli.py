@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-
 GOOD = """
 [store]
 url = "sqlite:///./syncd.db"

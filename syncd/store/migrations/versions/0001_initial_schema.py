@@ -132,6 +132,7 @@ def upgrade() -> None:
         sa.Column("access_token", sa.Text(), nullable=True),
         sa.Column("refresh_token", sa.Text(), nullable=True),
         sa.Column("expires_at", syncd.store.types.UtcDateTime(), nullable=True),
+        sa.Column("refresh_expires_at", syncd.store.types.UtcDateTime(), nullable=True),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("updated_at", syncd.store.types.UtcDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("connection", name=op.f("pk_oauth_tokens")),
