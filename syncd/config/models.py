@@ -60,6 +60,11 @@ class ConnectionSettings(_Section):
     # Look-back subtracted from the stored watermark on each incremental pull (clock skew,
     # records updated while we paginate); idempotent upserts absorb the overlap.
     lookback: Seconds = 300
+    # How often a full enumeration looks for deletions and money drift (see syncd/sync/sweep.py).
+    sweep: ScheduleField = Field(default_factory=lambda: Schedule.parse("1d"))
+    # A sweep that would delete more than this share of the connection's rows deletes nothing
+    # and opens a review item instead.
+    max_delete_share: float = Field(default=0.2, ge=0, le=1)
     receives_payments: bool = False
     deposit_account: str | None = None
     payment_method: str | None = None

@@ -1,10 +1,12 @@
 """Plan, then apply: from the stored state of some records and an incoming page, what to change.
 
 Pure: no I/O, no clock. The sync engine loads the stored rows a page touches, asks ``plan_page``,
-and hands the plan to the store. Two properties hold and are tested with hypothesis: applying a
-plan and planning the same page again yields only ``unchanged``; and, because a record replaces
-the stored one only when its (source updated-at, content hash) is greater, any order of
-overlapping pages converges to the same store.
+and hands the plan to the store. A record never replaces a stored one with an older source
+timestamp, so a stale copy from an overlapping page cannot undo a newer one; with an equal
+timestamp and different content the incoming record wins, because it was read later (Xero and
+others change records without bumping their modified time). Two properties hold and are tested
+with hypothesis: applying the same page twice changes nothing, and any order of overlapping pages
+converges to the same store when each source version carries its own timestamp.
 """
 
 from __future__ import annotations
@@ -82,7 +84,7 @@ def plan_page(
     for record in records:
         change = Change(record, hasher(record))
         seen = latest.get(record.external_id)
-        if seen is None or _version(change) > _version(seen):
+        if seen is None or record.source_updated_at >= seen.record.source_updated_at:
             latest[record.external_id] = change
 
     create: list[Change] = []
@@ -96,9 +98,9 @@ def plan_page(
         if row is None:
             (delete if _is_deleted(change.record) else create).append(change)
             continue
-        if change.content_hash == row.content_hash or _version(change) <= (
-            row.source_updated_at,
-            row.content_hash,
+        if (
+            change.content_hash == row.content_hash
+            or change.record.source_updated_at < row.source_updated_at
         ):
             unchanged.append(external_id)
             if change.record.source_updated_at > row.source_updated_at:
@@ -127,10 +129,6 @@ def plan_page(
             "quarantined": len(quarantine),
         },
     )
-
-
-def _version(change: Change) -> tuple[dt.datetime, str]:
-    return (change.record.source_updated_at, change.content_hash)
 
 
 def _is_void(record: Record) -> bool:
