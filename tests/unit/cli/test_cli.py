@@ -81,7 +81,8 @@ def test_check_config_ok(syncd: Run, tmp_path: Path) -> None:
         (
             GOOD.replace('"fake"', '"nope"'),
             {"ACME_TOKEN": "x1234"},
-            "connections.acme.connector: unknown connector 'nope' (known: broken, fake",
+            "connections.acme.connector: unknown connector 'nope' "
+            "(known: broken, connectwise, fake)",
         ),
         (GOOD.replace('token = "${ACME_TOKEN}"', ""), {}, "connections.acme.token: missing"),
         (
@@ -134,6 +135,7 @@ def test_connectors_list_shows_capabilities_and_survives_a_broken_plugin(syncd: 
     result = syncd("connectors", "list")
     assert result.code == 0
     assert "fake: customers, invoices" in result.out
+    assert "connectwise: customers, invoices, payments:write" in result.out
     assert "broken: NOT LOADED" in result.err and "ModuleNotFoundError" in result.err
 
 
