@@ -24,15 +24,16 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.engine import Engine
 
 from syncd.clock import SystemClock
-from syncd.config.models import ConnectionSettings, Settings
+from syncd.config.models import Settings
+from syncd.config.schedule import Schedule
 from syncd.sync import sync_connection
 from syncd.sync.factory import build_connector
+from syncd.sync.sweep import sweep_connection
 
 log = structlog.get_logger("syncd.daemon")
 
 
-def trigger_for(connection: ConnectionSettings, jitter: int) -> IntervalTrigger | CronTrigger:
-    schedule = connection.schedule
+def trigger_for(schedule: Schedule, jitter: int) -> IntervalTrigger | CronTrigger:
     if schedule.seconds is not None:
         first = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=random.uniform(0, jitter))
         return IntervalTrigger(seconds=schedule.seconds, start_date=first, timezone=dt.UTC)
@@ -45,6 +46,15 @@ def sync_job(settings: Settings, engine: Engine, name: str) -> None:
     connector = build_connector(settings, connection)
     try:
         sync_connection(engine, connection, connector, clock=SystemClock())
+    finally:
+        connector.close()
+
+
+def sweep_job(settings: Settings, engine: Engine, name: str) -> None:
+    connection = settings.connection(name)
+    connector = build_connector(settings, connection)
+    try:
+        sweep_connection(engine, connection, connector, clock=SystemClock())
     finally:
         connector.close()
 
@@ -68,12 +78,19 @@ class Daemon:
                 continue
             self.scheduler.add_job(
                 sync_job,
-                trigger_for(connection, jitter),
+                trigger_for(connection.schedule, jitter),
                 args=(self.settings, self.engine, name),
                 id=f"pull:{name}",
                 name=f"pull {name}",
             )
-            count += 1
+            self.scheduler.add_job(
+                sweep_job,
+                trigger_for(connection.sweep, connection.sweep.seconds or jitter),
+                args=(self.settings, self.engine, name),
+                id=f"sweep:{name}",
+                name=f"sweep {name}",
+            )
+            count += 2
         return count
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 import click
 
 from syncd.sync import PullResult
+from syncd.sync.sweep import SweepResult
 
 
 def print_results(results: Iterable[PullResult]) -> None:
@@ -19,3 +20,15 @@ def print_results(results: Iterable[PullResult]) -> None:
         click.echo(line)
         if r.error:
             click.echo(f"  error: {r.error}")
+
+
+def print_sweeps(results: Iterable[SweepResult]) -> None:
+    for r in results:
+        click.echo(
+            f"{r.connection}/{r.stream} sweep: {r.status}, {r.seen} listed, {r.deleted} deleted, "
+            f"{r.held_back} held back, {len(r.drift)} drifted"
+        )
+        if r.error:
+            click.echo(f"  error: {r.error}")
+        for subject in r.review_items:
+            click.echo(f"  review item: {subject}")

@@ -5,18 +5,24 @@ from __future__ import annotations
 import click
 
 from syncd.cli._context import AppContext
-from syncd.cli._render import print_results
+from syncd.cli._render import print_results, print_sweeps
 from syncd.clock import SystemClock
 from syncd.errors import SyncdError
 from syncd.store import store_lock
 from syncd.sync import PullResult, sync_connection
 from syncd.sync.factory import build_connector
+from syncd.sync.sweep import SweepResult, sweep_connection
 
 
 @click.command()
 @click.option("--connection", "names", multiple=True, help="Only this connection (repeatable).")
+@click.option(
+    "--sweep",
+    is_flag=True,
+    help="Also list every record to find deletions and balances that drifted (normally daily).",
+)
 @click.pass_obj
-def sync(app: AppContext, names: tuple[str, ...]) -> None:
+def sync(app: AppContext, names: tuple[str, ...], sweep: bool) -> None:
     """Pull customers and invoices from each enabled connection once, then exit.
 
     Exit status 0 when every stream synced, 1 when any failed (the others still ran).
@@ -37,6 +43,7 @@ def sync(app: AppContext, names: tuple[str, ...]) -> None:
     if lock is not None:
         lock.acquire()
     results: list[PullResult] = []
+    sweeps: list[SweepResult] = []
     try:
         for connection in chosen:
             try:
@@ -45,11 +52,16 @@ def sync(app: AppContext, names: tuple[str, ...]) -> None:
                 raise SyncdError(f"connection {connection.name}: {exc}") from None
             try:
                 results += sync_connection(app.engine, connection, connector, clock=SystemClock())
+                if sweep:
+                    sweeps += sweep_connection(
+                        app.engine, connection, connector, clock=SystemClock()
+                    )
             finally:
                 connector.close()
     finally:
         if lock is not None:
             lock.release()
     print_results(results)
-    if not all(r.ok for r in results):
+    print_sweeps(sweeps)
+    if not all(r.ok for r in results) or not all(s.ok for s in sweeps):
         raise SystemExit(1)

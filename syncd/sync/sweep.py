@@ -35,6 +35,7 @@ from syncd.redact import REDACTOR
 from syncd.store.records import apply_plan, load_stored, table_for
 from syncd.store.state import add_to_run, ensure_connection, finish_run, start_run
 from syncd.store.tables import invoices, review_items
+from syncd.sync.engine import streams_of
 
 _OPEN = (InvoiceStatus.OPEN.value, InvoiceStatus.PARTIALLY_PAID.value)
 _DRIFT_LISTED = 50  # invoice numbers named in a review item; the count says how many more
@@ -282,3 +283,14 @@ def _review(
             )
         )
     return subject
+
+
+def sweep_connection(
+    engine: Engine, settings: ConnectionSettings, connector: Connector, *, clock: Clock
+) -> list[SweepResult]:
+    """Sweep every stream of a connection; a failed stream does not stop the next one."""
+    run_id = uuid.uuid4().hex[:12]
+    return [
+        sweep_stream(engine, settings, connector, stream, clock=clock, run_id=run_id)
+        for stream in streams_of(connector)
+    ]
