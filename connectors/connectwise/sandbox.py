@@ -359,7 +359,7 @@ class ConnectWiseSandbox(Sandbox):
     def config_snippet(self, connection_name: str) -> str:
         values = {
             "connector": "connectwise",
-            "site": self.base_url,
+            "base_url": self.base_url,
             "company_id": self.company_id,
             "public_key": self.public_key,
             "private_key": self.private_key,
@@ -1522,6 +1522,21 @@ class ConnectWiseSandbox(Sandbox):
     def all_contacts(self) -> list[Row]:
         with self._lock:
             return [copy.deepcopy(self.contacts.rows[i]) for i in self.contacts.ids]
+
+    def expected_ids(self, stream: str) -> set[str]:
+        """What a connector must deliver (as records or quarantined rejects) on a full pull:
+        every company, soft-deleted ones included, and every invoice but credit memos, which
+        are credits, not invoices a customer pays."""
+        with self._lock:
+            if stream == "customers":
+                return {str(i) for i in self.companies.ids}
+            if stream == "invoices":
+                return {
+                    str(i)
+                    for i in self.invoices.ids
+                    if self.invoices.rows[i].get("type") != "CreditMemo"
+                }
+        raise KeyError(f"the ConnectWise sandbox has no stream {stream!r}")
 
     def all_invoices(self) -> list[Row]:
         with self._lock:

@@ -148,6 +148,11 @@ class Sandbox(abc.ABC):
     def churn(self, request: Request) -> None:  # noqa: B027 - optional hook, no-op by default
         """Change some records (``Fault.CHURN``): by default nothing."""
 
+    def expected_ids(self, stream: str) -> set[str]:
+        """The external ids a connector must deliver on a full pull of ``stream`` (as records or
+        quarantined rejects), by this vendor's semantics; the contract tests compare with it."""
+        raise NotImplementedError(f"{type(self).__name__} does not list expected ids")
+
     @abc.abstractmethod
     def config_snippet(self, connection_name: str) -> str:
         """A TOML snippet that points syncd connection ``connection_name`` at this sandbox."""

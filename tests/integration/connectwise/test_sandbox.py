@@ -662,7 +662,7 @@ def test_config_snippet(cw: ConnectWiseSandbox) -> None:
     conf = tomllib.loads(cw.config_snippet("psa"))["connections"]["psa"]
     assert conf == {
         "connector": "connectwise",
-        "site": cw.base_url,
+        "base_url": cw.base_url,
         "company_id": cw.company_id,
         "public_key": cw.public_key,
         "private_key": cw.private_key,
