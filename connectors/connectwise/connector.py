@@ -125,6 +125,9 @@ class ConnectWiseConnector(BaseConnector):
     capabilities = frozenset({Capability.CUSTOMERS, Capability.INVOICES, Capability.PAYMENTS_WRITE})
     sandbox = "connectors.connectwise.sandbox:ConnectWiseSandbox"
     volatile_keys: ClassVar[frozenset[str]] = frozenset({"_info"})  # audit stamps and hrefs
+    max_page_size: ClassVar[int] = 1000  # ConnectWise's hard maximum (research 1.4)
+    # Each page of companies costs one more request: its billing contacts' e-mails.
+    requests_per_page: ClassVar[dict[Stream, int]] = {Stream.CUSTOMERS: 2}
     # The default field mapping (a copy of mappings/connectwise.toml shipped in the package).
     default_mapping: ClassVar[Path] = Path(__file__).with_name("mapping.toml")
 
