@@ -80,12 +80,29 @@ def pull_stream(
     run_id: str | None = None,
     after_page: Callable[[Page], None] | None = None,
 ) -> PullResult:
-    """Pull one stream of one connection to the end, or until an error stops it."""
+    """Pull one stream of one connection to the end, or until an error stops it.
+
+    Every log line written meanwhile, the HTTP client's included, carries the connection, the
+    stream and the run id (structlog context variables).
+    """
     run_id = run_id or uuid.uuid4().hex[:12]
+    with structlog.contextvars.bound_contextvars(
+        connection=settings.name, stream=stream.value, run_id=run_id
+    ):
+        return _pull_stream(engine, settings, connector, stream, clock, run_id, after_page)
+
+
+def _pull_stream(
+    engine: Engine,
+    settings: ConnectionSettings,
+    connector: Connector,
+    stream: Stream,
+    clock: Clock,
+    run_id: str,
+    after_page: Callable[[Page], None] | None,
+) -> PullResult:
     name = settings.name
-    log = structlog.get_logger("syncd.sync").bind(
-        connection=name, stream=stream.value, run_id=run_id
-    )
+    log = structlog.get_logger("syncd.sync")
     started = clock.now()
     with engine.begin() as tx:
         ensure_connection(tx, name, settings.connector, started)

@@ -80,9 +80,23 @@ def sweep_stream(
 ) -> SweepResult:
     """Enumerate ``stream`` completely, repair drift, and mark what the source no longer has."""
     run_id = run_id or uuid.uuid4().hex[:12]
+    with structlog.contextvars.bound_contextvars(
+        connection=settings.name, stream=f"{stream.value}:sweep", run_id=run_id
+    ):
+        return _sweep_stream(engine, settings, connector, stream, clock, run_id)
+
+
+def _sweep_stream(
+    engine: Engine,
+    settings: ConnectionSettings,
+    connector: Connector,
+    stream: Stream,
+    clock: Clock,
+    run_id: str,
+) -> SweepResult:
     name = settings.name
     label = f"{stream.value}:sweep"
-    log = structlog.get_logger("syncd.sweep").bind(connection=name, stream=label, run_id=run_id)
+    log = structlog.get_logger("syncd.sweep")
     table = table_for(stream)
     started = clock.now()
     with engine.begin() as tx:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -175,3 +176,14 @@ def test_payment_commands_say_they_are_not_built_yet(syncd: Run) -> None:
     refused = syncd("payments", "record", "--invoice", "INV-1", "--amount", "12.345")
     assert refused.code == 2 and "more decimals than USD" in refused.err
     assert syncd("push").code == 3
+
+
+def test_status_shows_the_next_run(syncd: Run, tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text(GOOD)
+    env = {"ACME_TOKEN": "tok-123456"}
+    assert syncd("sync", env=env).code == 0
+    streams = json.loads(syncd("status", "--json", env=env).out)["streams"]
+    for stream in streams:
+        started = dt.datetime.fromisoformat(stream["last_started_at"])
+        assert dt.datetime.fromisoformat(stream["next_run"]) >= started + dt.timedelta(minutes=5)
+    assert "next run" in syncd("status", env=env).out
