@@ -353,6 +353,14 @@ class ConnectWiseClient:
             raise FatalError("connectwise: payment POST answered without the created payment")
         return created
 
+    def delete_payment(self, invoice_id: int, payment_id: int) -> None:
+        """``DELETE /finance/invoices/{id}/payments/{paymentId}`` (pyconnectwise
+        ``FinanceInvoicesIdPaymentsIdEndpoint``; 204 on success, research 1.6, 1.7).
+
+        Sent once, like the POST: a lost answer is an ``UncertainWrite`` for the caller to settle.
+        """
+        self._send("DELETE", f"finance/invoices/{invoice_id}/payments/{payment_id}", parse=False)
+
 
 # -- helpers (pure: tested on their own) ---------------------------------------------------------
 

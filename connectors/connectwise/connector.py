@@ -20,6 +20,9 @@
   answers; ``type`` keeps its meaning ("Payment"). ``find_payment`` lists the invoice's payments
   and matches ``appliedBy`` exactly. The amount is the gross amount the customer paid: processor
   fees are booked in accounting, not on the PSA invoice.
+- **reversal** (``reverse_payment``): ``DELETE /finance/invoices/{id}/payments/{paymentId}``;
+  the invoice's balance returns. A 404 means it is gone already (an earlier uncertain delete
+  landed, or the invoice went with it), which is what a repeated reversal must accept.
 """
 
 from __future__ import annotations
@@ -243,6 +246,28 @@ class ConnectWiseConnector(BaseConnector):
             if payment.get("appliedBy") == push.marker:
                 return PushReceipt(external_id=str(payment["id"]), raw=payment)
         return None
+
+    def reverse_payment(self, push: PaymentPush, receipt: PushReceipt) -> None:
+        invoice_id = _invoice_id(push)
+        if not (receipt.external_id.isascii() and receipt.external_id.isdigit()):
+            raise SkippableError(f"connectwise: payment id {receipt.external_id!r} is not a number")
+        try:
+            self.client.delete_payment(invoice_id, int(receipt.external_id))
+        except FatalError as exc:
+            if exc.status != 404:
+                raise
+            try:
+                remaining = self.client.invoice_payments(invoice_id)
+            except FatalError as missing:
+                if missing.status != 404:
+                    raise
+                verdict = self._missing_invoice(invoice_id, missing)
+                if isinstance(verdict, SkippableError):
+                    return  # the invoice is gone, and the payment with it
+                raise verdict from None
+            if any(str(p.get("id")) == receipt.external_id for p in remaining):
+                raise
+            # Already deleted: a repeated reversal is done.
 
     def close(self) -> None:
         self.client.close()

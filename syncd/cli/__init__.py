@@ -20,6 +20,7 @@ from syncd.cli.db_cmds import db
 from syncd.cli.demo_cmds import demo
 from syncd.cli.export_cmds import export
 from syncd.cli.payments_cmds import payments, push
+from syncd.cli.review_cmds import link, quarantine, review, unlink
 from syncd.cli.run_cmds import run
 from syncd.cli.sandbox_cmds import sandbox
 from syncd.cli.status_cmds import status
@@ -67,6 +68,10 @@ for command in (
     demo,
     sandbox,
     auth,
+    review,
+    link,
+    unlink,
+    quarantine,
 ):
     cli.add_command(command)
 

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 import click
 
+from syncd.linking import LinkResult
 from syncd.sync import PullResult
 from syncd.sync.sweep import SweepResult
 
@@ -32,3 +33,15 @@ def print_sweeps(results: Iterable[SweepResult]) -> None:
             click.echo(f"  error: {r.error}")
         for subject in r.review_items:
             click.echo(f"  review item: {subject}")
+
+
+def print_links(results: Iterable[LinkResult]) -> None:
+    for r in results:
+        customers = sum(r.customers.values())
+        invoices = sum(r.invoices.values())
+        how = ", ".join(f"{n} by {m}" for m, n in sorted(r.customers.items()) if n)
+        click.echo(
+            f"linked {r.left} ~ {r.right}: {customers} new customer links"
+            f"{f' ({how})' if how else ''}, {invoices} new invoice links, "
+            f"{r.reviews_opened} questions for a person"
+        )

@@ -5,9 +5,12 @@ from __future__ import annotations
 import click
 
 from syncd.cli._context import AppContext
-from syncd.cli._render import print_results, print_sweeps
+from syncd.cli._render import print_links, print_results, print_sweeps
 from syncd.clock import SystemClock
 from syncd.errors import SyncdError
+from syncd.linking import link_all
+from syncd.payments.jobs import after_sync_job
+from syncd.payments.verify import describe
 from syncd.store import store_lock
 from syncd.sync import PullResult, sync_connection
 from syncd.sync.factory import build_connector
@@ -47,7 +50,7 @@ def sync(app: AppContext, names: tuple[str, ...], sweep: bool) -> None:
     try:
         for connection in chosen:
             try:
-                connector = build_connector(settings, connection)
+                connector = build_connector(settings, connection, engine=app.engine)
             except SyncdError as exc:
                 raise SyncdError(f"connection {connection.name}: {exc}") from None
             try:
@@ -58,10 +61,15 @@ def sync(app: AppContext, names: tuple[str, ...], sweep: bool) -> None:
                     )
             finally:
                 connector.close()
+        links = link_all(app.engine, sorted(settings.connections), clock=SystemClock())
+        paid = after_sync_job(settings, app.engine, results)
     finally:
         if lock is not None:
             lock.release()
     print_results(results)
     print_sweeps(sweeps)
+    print_links(links)
+    for line in describe(paid):
+        click.echo(line)
     if not all(r.ok for r in results) or not all(s.ok for s in sweeps):
         raise SystemExit(1)

@@ -21,6 +21,7 @@ from syncd.config.models import (
     ConnectionSettings,
     DaemonSettings,
     LoggingSettings,
+    PaymentsSettings,
     Settings,
     StoreSettings,
 )
@@ -32,6 +33,7 @@ _TOP_LEVEL: dict[str, type[BaseModel]] = {
     "store": StoreSettings,
     "daemon": DaemonSettings,
     "logging": LoggingSettings,
+    "payments": PaymentsSettings,
 }
 
 
@@ -84,7 +86,8 @@ def settings_from_tree(
 
     for key in sorted(set(data) - {*_TOP_LEVEL, "connections"}):
         problems.append(
-            f"{key}: unknown top-level key (expected store, daemon, logging or connections)"
+            f"{key}: unknown top-level key "
+            "(expected store, daemon, logging, payments or connections)"
         )
     for key, model in _TOP_LEVEL.items():
         table = data.get(key, {})
@@ -94,6 +97,7 @@ def settings_from_tree(
         section = _validate(model, table, key, problems)
         if section is not None:
             sections[key] = section
+            secrets.update(_secret_values(section))  # daemon.api_token, even when literal
 
     connections = data.get("connections", {})
     built: dict[str, ConnectionSettings] = {}

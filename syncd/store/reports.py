@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.engine import Connection
 
 from syncd.store.tables import (
@@ -116,6 +116,20 @@ def stream_statuses(conn: Connection, names: list[str]) -> list[StreamStatus]:
     return out
 
 
+def last_successes(conn: Connection) -> dict[tuple[str, str], dt.datetime | None]:
+    """Every (connection, stream) with run history and when its last successful run finished
+    (None: never). One grouped query, cheap enough for a readiness probe or a metrics scrape."""
+    succeeded = case((sync_runs.c.status == "succeeded", sync_runs.c.finished_at))
+    rows = conn.execute(
+        select(
+            sync_runs.c.connection,
+            sync_runs.c.stream,
+            func.max(succeeded, type_=sync_runs.c.finished_at.type),
+        ).group_by(sync_runs.c.connection, sync_runs.c.stream)
+    ).all()
+    return {(connection, stream): last for connection, stream, last in rows}
+
+
 def open_counts(conn: Connection) -> dict[str, int]:
     return {
         "quarantined": conn.execute(
@@ -130,7 +144,7 @@ def open_counts(conn: Connection) -> dict[str, int]:
         "pushes_pending": conn.execute(
             select(func.count())
             .select_from(payment_pushes)
-            .where(payment_pushes.c.status.in_(("queued", "in_flight", "uncertain")))
+            .where(payment_pushes.c.status.in_(("waiting", "queued", "in_flight", "uncertain")))
         ).scalar_one(),
         "pushes_dead": conn.execute(
             select(func.count())
@@ -140,13 +154,33 @@ def open_counts(conn: Connection) -> dict[str, int]:
     }
 
 
+def unapplied_payments(conn: Connection, limit: int = 50) -> list[dict[str, Any]]:
+    """Held payments, oldest first, with the memo a person needs to place them."""
+    query = (
+        select(
+            payments.c.id,
+            payments.c.amount,
+            payments.c.currency,
+            payments.c.invoice_number,
+            payments.c.memo,
+            payments.c.customer,
+            payments.c.hold_reason,
+            payments.c.received_at,
+        )
+        .where(payments.c.status == "unapplied")
+        .order_by(payments.c.id)
+        .limit(limit)
+    )
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
 def iter_customers(conn: Connection) -> Iterator[dict[str, Any]]:
     query = (
         select(*(customers.c[f] for f in CUSTOMER_FIELDS))
         .where(customers.c.deleted_at.is_(None))
         .order_by(customers.c.connection, customers.c.id)
     )
-    for row in conn.execution_options(yield_per=1000).execute(query):
+    for row in conn.execute(query.execution_options(yield_per=1000)):
         yield dict(row._mapping)
 
 
@@ -154,14 +188,14 @@ def iter_invoices(conn: Connection) -> Iterator[dict[str, Any]]:
     query = select(*(invoices.c[f] for f in INVOICE_FIELDS)).order_by(
         invoices.c.connection, invoices.c.id
     )
-    for row in conn.execution_options(yield_per=1000).execute(query):
+    for row in conn.execute(query.execution_options(yield_per=1000)):
         yield dict(row._mapping)
 
 
 def iter_payments(conn: Connection) -> Iterator[dict[str, Any]]:
     columns = [payments.c[f] for f in PAYMENT_FIELDS if f != "pushes"]
     query = select(*columns).order_by(payments.c.id)
-    for row in conn.execution_options(yield_per=500).execute(query):
+    for row in conn.execute(query.execution_options(yield_per=500)):
         record = dict(row._mapping)
         record["pushes"] = [
             {"connection": p.connection, "status": p.status, "external_id": p.external_id}

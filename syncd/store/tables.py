@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 from syncd.store.types import Json, Money, UtcDateTime
@@ -139,11 +140,33 @@ payments = Table(
     Column("fee", Money(), nullable=False),
     Column("currency", String(3), nullable=False),
     Column("method", String(20), nullable=False),
-    Column("status", String(20), nullable=False),
+    Column("status", String(20), nullable=False),  # applied | unapplied | reversed
     Column("received_at", UtcDateTime(), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
+    # 0002: who paid (a name, external id or xref), so a held payment only applies to an invoice
+    # of that customer; the part kept as customer credit; whether the payer allowed that.
+    Column("customer", String(200)),
+    Column("credit", Money()),
+    Column("allow_credit", Boolean(), nullable=False, server_default=false()),
+    Column("hold_reason", Text()),  # why a held payment could not be applied yet
+    Column("reversed_at", UtcDateTime()),
+    Column("reversal_reason", Text()),
 )
 
+# Which invoice (by number: the one identity shared across systems) gets how much of a payment.
+payment_allocations = Table(
+    "payment_allocations",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("payment_id", ForeignKey("payments.id"), nullable=False),
+    Column("invoice_number", String(100), nullable=False),
+    Column("amount", Money(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("payment_id", "invoice_number", name="uq_payment_allocations_line"),
+    Index("ix_payment_allocations_invoice_number", "invoice_number"),
+)
+
+# The outbox: one row per (payment allocation, target connection, kind). See docs/payments.md.
 payment_pushes = Table(
     "payment_pushes",
     metadata,
@@ -151,7 +174,7 @@ payment_pushes = Table(
     Column("payment_id", ForeignKey("payments.id"), nullable=False),
     Column("connection", String(100), nullable=False),
     Column("idempotency_key", String(100), nullable=False, unique=True),
-    # queued | in_flight | uncertain | done | dead | cancelled
+    # waiting | queued | in_flight | uncertain | done | dead | cancelled
     Column("status", String(20), nullable=False),
     Column("attempts", Integer(), nullable=False, default=0),
     Column("next_attempt_at", UtcDateTime()),
@@ -161,7 +184,20 @@ payment_pushes = Table(
     Column("last_error", Text()),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
-    UniqueConstraint("payment_id", "connection", name="uq_payment_pushes_payment_connection"),
+    # 0002: a payment may pay several invoices and be reversed, so a push is per allocation and
+    # kind; the marker is written into the vendor record; the rest serves verification.
+    Column("kind", String(10), nullable=False, server_default="push"),  # push | reverse
+    Column("allocation_id", ForeignKey("payment_allocations.id")),
+    Column("marker", String(40)),
+    Column("invoice_external_id", String(200)),  # the target's invoice; None while waiting
+    Column("settled_by", String(10)),  # send | marker: how done (or cancelled) was learnt
+    Column("balance_before", Money()),  # expected target balance before this push's effect
+    Column("done_at", UtcDateTime()),
+    Column("verified", String(10)),  # ok | mismatch, once a later pull was compared
+    UniqueConstraint(
+        "payment_id", "connection", "allocation_id", "kind", name="uq_payment_pushes_target"
+    ),
+    Index("ix_payment_pushes_status", "status", "next_attempt_at"),
 )
 
 sync_runs = Table(

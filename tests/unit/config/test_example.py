@@ -12,6 +12,7 @@ from syncd.config.models import (
     ConnectionSettings,
     DaemonSettings,
     LoggingSettings,
+    PaymentsSettings,
     StoreSettings,
 )
 
@@ -19,7 +20,8 @@ EXAMPLE = Path(__file__).resolve().parents[3] / "config.example.toml"
 
 
 @pytest.mark.parametrize(
-    "model", [StoreSettings, DaemonSettings, LoggingSettings, ConnectionSettings]
+    "model",
+    [StoreSettings, DaemonSettings, LoggingSettings, PaymentsSettings, ConnectionSettings],
 )
 def test_every_setting_is_documented(model: type[BaseModel]) -> None:
     text = EXAMPLE.read_text()
