@@ -6,7 +6,8 @@ do and then only ever:
 
 - ``check()``: one cheap authenticated call, with a verdict a person can act on;
 - ``pull(stream, cursor)``: pages of canonical records, each with the resume point after it;
-- ``push_payment(push)`` and ``find_payment(push)``: for connectors with ``payments:write``.
+- ``push_payment(push)`` and ``find_payment(push)``: for connectors with ``payments:write``;
+- optionally ``reverse_payment(push, receipt)`` (``ReversesPayments``): undo a pushed payment.
 
 It never touches the store: the sync engine decides what changed and commits each page with its
 cursor; the payments outbox decides what to push and when a push is settled.
@@ -23,6 +24,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel
@@ -81,11 +83,17 @@ class Rejected:
 
 @dataclass(frozen=True)
 class Page:
-    """One page of a pull. ``next_position`` is None on the last page of the pass."""
+    """One page of a pull. ``next_position`` is None on the last page of the pass.
+
+    ``deleted`` holds external ids the source reports deleted without the record itself (a
+    QuickBooks CDC tombstone carries only ``Id``): the engine marks the stored rows deleted and
+    leaves their last known fields as they were.
+    """
 
     records: tuple[Record, ...]
     rejected: tuple[Rejected, ...] = ()
     next_position: str | None = None
+    deleted: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -164,6 +172,20 @@ class Connector(Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
+class ReversesPayments(Protocol):
+    """Optional: a connector that can undo a payment it pushed (refund, chargeback).
+
+    ``reverse_payment`` voids or deletes the vendor payment ``receipt`` names (or records a
+    refund), so the invoice's balance returns. It must be safe to repeat: the outbox calls it
+    again after an uncertain outcome, so reversing an already reversed payment returns normally
+    (a connector that *creates* a record to reverse, such as a refund, finds its own marker
+    first). ``push`` is the original push, with its marker.
+    """
+
+    def reverse_payment(self, push: PaymentPush, receipt: PushReceipt) -> None: ...
+
+
 class BaseConnector:
     """Optional base: stores settings and context, and refuses writes it was not built for."""
 
@@ -172,6 +194,8 @@ class BaseConnector:
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
     # "module:attribute" of a callable that starts this system's sandbox emulator (sandbox kit).
     sandbox: ClassVar[str | None] = None
+    # The default field mapping file (mappings/<system>.toml, shipped in the package).
+    default_mapping: ClassVar[Path | None] = None
 
     def __init__(self, settings: BaseModel, context: ConnectorContext) -> None:
         self.settings = settings
@@ -206,5 +230,6 @@ __all__ = [
     "PushAccounts",
     "PushReceipt",
     "Rejected",
+    "ReversesPayments",
     "Stream",
 ]

@@ -55,21 +55,64 @@ class Plan:
     touch: tuple[tuple[str, dt.datetime], ...] = ()
     quarantine: tuple[Rejected, ...] = ()
     counts: Mapping[str, int] = field(default_factory=dict)
+    # Stored rows the source reported deleted by id only (``Page.deleted``): marked deleted, their
+    # last known fields kept.
+    delete_ids: tuple[str, ...] = ()
 
     @property
     def writes(self) -> tuple[Change, ...]:
         return self.create + self.update + self.void + self.delete
 
 
+class Digest(str):
+    """A content hash that also carries the record's whole raw payload as JSON text.
+
+    Encoding the payload is the dearest step of hashing a record, and the store encodes the same
+    payload again for its ``raw`` column; with the text at hand it is encoded once. The text is
+    the payload's keys sorted (volatile ones last) in compact form: the same JSON value as
+    ``json.dumps(record.raw)``. A ``Digest`` compares, hashes and stores as its hex string.
+    """
+
+    raw_json: str | None = None
+
+
+# json.dumps(obj, sort_keys=True, separators=(",", ":")) builds one of these per call; reusing
+# them gives the same text without that cost.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+_CANONICAL_ANY = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+
+
 def content_hash(record: Record, volatile: Collection[str] = DEFAULT_VOLATILE_KEYS) -> str:
     """A digest of what the record says: canonical fields plus the raw payload minus volatile keys.
 
     ``source_updated_at`` is left out, so a record whose only change is its timestamp is unchanged.
+    The digest is sha256 of ``json.dumps([fields, raw minus volatile keys], sort_keys=True,
+    separators=(",", ":"), default=str)``; it comes back as a :class:`Digest` whose ``raw_json``
+    is the whole payload as JSON text, for the store.
     """
     fields = record.model_dump(mode="json", exclude=set(_NEVER_HASHED))
-    raw = {k: v for k, v in record.raw.items() if k not in volatile}
-    blob = json.dumps([fields, raw], sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()
+    raw = record.raw
+    kept = {k: v for k, v in raw.items() if k not in volatile}
+    try:
+        # Without ``default``: a payload that is not plain JSON takes the path below instead, so
+        # the store's own encoder still refuses it as it always did.
+        kept_json = _CANONICAL.encode(kept)
+        dropped_json = ""
+        if len(kept) != len(raw):
+            dropped_json = _CANONICAL.encode({k: v for k, v in raw.items() if k in volatile})
+    except TypeError:
+        blob = _CANONICAL_ANY.encode([fields, kept])
+        return hashlib.sha256(blob.encode()).hexdigest()
+    # json.dumps([a, b], …) is exactly "[" + json.dumps(a, …) + "," + json.dumps(b, …) + "]".
+    blob = f"[{_CANONICAL_ANY.encode(fields)},{kept_json}]"
+    digest = Digest(hashlib.sha256(blob.encode()).hexdigest())
+    if not dropped_json:
+        digest.raw_json = kept_json
+    elif kept:
+        digest.raw_json = f"{kept_json[:-1]},{dropped_json[1:]}"
+    else:
+        digest.raw_json = dropped_json
+    return digest
 
 
 def plan_page(
@@ -78,8 +121,13 @@ def plan_page(
     rejected: Iterable[Rejected] = (),
     *,
     hasher: Callable[[Record], str] = content_hash,
+    deleted_ids: Iterable[str] = (),
 ) -> Plan:
-    """Decide for each incoming record: create, update, void, delete or unchanged."""
+    """Decide for each incoming record: create, update, void, delete or unchanged.
+
+    ``deleted_ids`` become ``delete_ids`` when stored and not yet deleted; an id that the page also
+    carries as a record is left to that record, the fuller word of the two.
+    """
     latest: dict[str, Change] = {}
     for record in records:
         change = Change(record, hasher(record))
@@ -112,6 +160,13 @@ def plan_page(
         else:
             update.append(change)
     quarantine = tuple(rejected)
+    delete_ids = tuple(
+        dict.fromkeys(
+            ext
+            for ext in deleted_ids
+            if ext in stored and not stored[ext].deleted and ext not in latest
+        )
+    )
     return Plan(
         create=tuple(create),
         update=tuple(update),
@@ -120,11 +175,12 @@ def plan_page(
         unchanged=tuple(unchanged),
         touch=tuple(touch),
         quarantine=quarantine,
+        delete_ids=delete_ids,
         counts={
             "created": len(create),
             "updated": len(update),
             "voided": len(void),
-            "deleted": len(delete),
+            "deleted": len(delete) + len(delete_ids),
             "unchanged": len(unchanged),
             "quarantined": len(quarantine),
         },
@@ -143,7 +199,7 @@ def row_values(record: Record, digest: str) -> dict[str, Any]:
     """The column values of a record's row (without bookkeeping timestamps)."""
     values = record.model_dump(exclude={"raw"})
     values["raw"] = record.raw
-    values["content_hash"] = digest
+    values["content_hash"] = str(digest)  # a plain str, not a Digest
     if isinstance(record, Invoice | Customer):
         return values
     raise TypeError(f"no table for {type(record).__name__}")

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 import structlog
 from sqlalchemy.engine import Engine
 
+from syncd import metrics
 from syncd.clock import Clock
 from syncd.config.models import ConnectionSettings
 from syncd.connector import STREAM_CAPABILITY, Connector, Cursor, Page, Stream
@@ -89,7 +90,9 @@ def pull_stream(
     with structlog.contextvars.bound_contextvars(
         connection=settings.name, stream=stream.value, run_id=run_id
     ):
-        return _pull_stream(engine, settings, connector, stream, clock, run_id, after_page)
+        result = _pull_stream(engine, settings, connector, stream, clock, run_id, after_page)
+    metrics.observe_pull(result)  # both outcomes: _pull_stream returns failures too
+    return result
 
 
 def _pull_stream(
@@ -133,8 +136,10 @@ def _pull_stream(
             previous_position = page.next_position
             with engine.begin() as tx:
                 ids = [record.external_id for record in page.records]
-                stored = load_stored(tx, stream, name, ids)
-                plan = plan_page(stored, page.records, page.rejected, hasher=hasher)
+                stored = load_stored(tx, stream, name, [*ids, *page.deleted])
+                plan = plan_page(
+                    stored, page.records, page.rejected, hasher=hasher, deleted_ids=page.deleted
+                )
                 apply_plan(tx, stream, name, plan, now=clock.now(), run_id=run_id)
                 high = max((r.source_updated_at for r in page.records), default=None)
                 state = replace(state.seen(high), position=page.next_position)

@@ -32,7 +32,7 @@ from syncd.errors import SyncdError
 from syncd.model import Invoice, InvoiceStatus
 from syncd.reconcile.plan import plan_page
 from syncd.redact import REDACTOR
-from syncd.store.records import apply_plan, load_stored, table_for
+from syncd.store.records import apply_plan, load_stored, mark_deleted, table_for
 from syncd.store.state import add_to_run, ensure_connection, finish_run, start_run
 from syncd.store.tables import invoices, review_items
 from syncd.sync.engine import streams_of
@@ -167,7 +167,7 @@ def _sweep_stream(
             )
             log.warning("sweep_mass_delete_refused", missing=held, stored=len(stored_ids))
         elif missing:
-            deleted = _mark_deleted(tx, stream, name, missing, clock.now())
+            deleted = mark_deleted(tx, stream, name, missing, clock.now())
         if drift:
             reviews.append(
                 _review(
@@ -245,29 +245,6 @@ def _open_balance(tx: Connection, connection: str) -> Decimal:
         )
     )
     return sum((row.balance for row in rows), Decimal(0))
-
-
-def _mark_deleted(
-    tx: Connection, stream: Stream, connection: str, ids: list[str], now: dt.datetime
-) -> int:
-    table = table_for(stream)
-    values: dict[str, object] = {"deleted_at": now, "updated_at": now}
-    if "status" in table.c:
-        values["status"] = InvoiceStatus.DELETED.value
-    count = 0
-    for start in range(0, len(ids), 500):
-        result = tx.execute(
-            update(table)
-            .where(
-                and_(
-                    table.c.connection == connection,
-                    table.c.external_id.in_(ids[start : start + 500]),
-                )
-            )
-            .values(values)
-        )
-        count += result.rowcount
-    return count
 
 
 def _review(

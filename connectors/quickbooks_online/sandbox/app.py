@@ -613,6 +613,15 @@ class QuickBooksSandbox(Sandbox):
     def deposits(self) -> list[Row]:
         return self.rows("Deposit")
 
+    def expected_ids(self, stream: str) -> set[str]:
+        """What a full pull must deliver (the contract tests): every customer, inactive ones
+        included, and every invoice that is not deleted, voided ones included."""
+        entity = {"customers": "Customer", "invoices": "Invoice"}.get(stream)
+        if entity is None:
+            raise NotImplementedError(f"QuickBooksSandbox lists no expected ids for {stream!r}")
+        with self._lock:
+            return {str(row["Id"]) for row in self.company.all_rows(entity)}
+
     def deleted_ids(self, entity: str) -> list[str]:
         """Ids deleted from ``entity`` (visible to clients only as CDC tombstones)."""
         with self._lock:
