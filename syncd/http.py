@@ -60,7 +60,7 @@ import urllib3.exceptions
 from requests.auth import AuthBase, HTTPBasicAuth
 from tenacity import RetryCallState, Retrying, stop_after_attempt, wait_exponential_jitter
 
-from syncd import __version__
+from syncd import __version__, metrics
 from syncd.clock import Clock, SystemClock
 from syncd.errors import (
     AuthError,
@@ -393,12 +393,19 @@ class HttpClient:
             stop=stop_after_attempt(self.max_attempts),
             wait=self._wait,
             retry=should_retry,
+            before_sleep=self._count_rate_limit_wait,
             reraise=True,
         )
         for attempt in retrying:
             with attempt:
                 return self._attempt(call, attempt.retry_state.attempt_number)
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+    def _count_rate_limit_wait(self, state: RetryCallState) -> None:
+        """Metrics: a sleep after a 429 is a wait the vendor imposed (called only before a real
+        sleep, unlike ``_wait``, which tenacity also asks on the last attempt)."""
+        if state.outcome is not None and isinstance(state.outcome.exception(), RateLimited):
+            metrics.observe_rate_limit_wait(self.vendor, state.upcoming_sleep, source="server")
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -441,7 +448,7 @@ class HttpClient:
         self, call: _Call, url: str, params: Mapping[str, Any] | None, attempt: int
     ) -> requests.Response:
         if self.limiter is not None:
-            self.limiter.acquire()
+            metrics.observe_rate_limit_wait(self.vendor, self.limiter.acquire())
         started = self.clock.monotonic()  # after any rate-limit wait: duration is the vendor's
         status: int | None = None
         failure: str | None = None
@@ -501,10 +508,14 @@ class HttpClient:
             issubclass(cls, RetriableError) and retry_after is not None
         ):
             limited = cls if issubclass(cls, RateLimited) else RateLimited
+            error = limited(message, retry_after=retry_after, status=status, code=code)
             if self.limiter is not None:
-                pause = retry_after if retry_after is not None else self._backoff.multiplier
+                # The error's own wait wins: a vendor class may know a documented wait that the
+                # response does not carry (QuickBooks' 429 has no Retry-After; Intuit says 60 s).
+                wait = error.retry_after if isinstance(error, RateLimited) else retry_after
+                pause = wait if wait is not None else self._backoff.multiplier
                 self.limiter.pause(min(pause, self.max_retry_after))
-            return limited(message, retry_after=retry_after, status=status, code=code)
+            return error
         return cls(message, status=status, code=code)
 
     def _transport_error(
@@ -629,6 +640,7 @@ class HttpClient:
             _log.warning("http_request", **fields)
         else:
             _log.info("http_request", **fields)
+        metrics.observe_http(self.vendor, status)
 
 
 # Failures after the request may have been received: the answer is missing or cut short.

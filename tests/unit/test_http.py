@@ -587,3 +587,32 @@ def test_loopback_refused_connection_on_a_write_is_retriable(clock: FakeClock) -
     with pytest.raises(RetriableError, match="could not connect"):
         c.request("POST", "/payments", json={})
     assert c.requests_made == 2  # nothing was sent, so re-sending was safe
+
+
+def test_a_vendor_rate_limit_class_with_a_documented_wait_pauses_the_tenant_that_long(
+    rsps: responses.RequestsMock, clock: FakeClock
+) -> None:
+    """QuickBooks' 429 carries no Retry-After; its error class knows Intuit's 60 s. The whole
+    tenant pauses for that, not for a default second."""
+    from syncd.ratelimit import Limits, RateLimiter
+
+    class Throttled(RateLimited):
+        def __init__(self, message: str, **kwargs: Any) -> None:
+            kwargs["retry_after"] = kwargs.get("retry_after") or 60.0
+            super().__init__(message, **kwargs)
+
+    rsps.add("GET", f"{BASE}/customers", status=429, body="<Fault>3001</Fault>")
+    limiter = RateLimiter(Limits.per(minute=500), clock=clock)
+    c = client(
+        clock,
+        limiter=limiter,
+        vendor_codes={"3001": Throttled},
+        code_of=lambda response: "3001" if "3001" in response.text else None,
+        max_attempts=1,
+    )
+    with pytest.raises(Throttled):
+        c.get_json("/customers")
+    before = clock.monotonic()
+    limiter.acquire()
+    limiter.release()
+    assert clock.monotonic() - before >= 60.0

@@ -16,6 +16,7 @@ url = "sqlite:///./syncd.db"
 [daemon]
 startup_jitter = "0s"
 stop_timeout = "5s"
+listen = "127.0.0.1:0"  # any free port: 8086 may be taken on this machine
 
 [logging]
 format = "json"
