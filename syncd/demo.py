@@ -1,38 +1,47 @@
 """``syncd demo``: the product working end to end with no accounts.
 
-Starts the bundled vendor emulators on loopback with seeded data, writes a config that points
-connections at them, runs real syncs into a SQLite store (twice, to show that a second pass
-rewrites nothing), and prints what was pulled. Steps that later issues build (cross-system
-linking, payment push) are named as such rather than faked.
+Starts the bundled vendor emulators on loopback (ConnectWise Manage and QuickBooks Online) with
+seeded data and one shared small business (``syncd.demo_world``: the same customers and invoices
+in both, under slightly different names), writes a config that points connections at them, and
+then does for real what the daemon does: pulls both into a SQLite store, links the same customer
+and invoice across the two systems, records two customer payments, pushes each exactly once to
+both systems, pulls again and checks that every system's balance agrees with the store.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import tomllib
 from contextlib import ExitStack
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import click
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.engine import Engine
 
 from syncd.cli._context import AppContext
+from syncd.cli._render import print_links
 from syncd.clock import SystemClock
-from syncd.config import settings_from_tree
+from syncd.config import Settings, settings_from_tree
+from syncd.demo_world import BALANCES, PAYMENTS, SEEDERS, SIZES
 from syncd.errors import SyncdError
+from syncd.linking import link_all
+from syncd.model import PaymentMethod
+from syncd.payments.jobs import after_sync_job, build_pusher
+from syncd.payments.ledger import NewPayment, Recorded, payment_targets, record_payment
+from syncd.payments.verify import describe
 from syncd.registry import default_registry
 from syncd.sandbox import Sandbox
 from syncd.sandboxes import sandbox_for
 from syncd.store import open_store, store_lock
-from syncd.store.tables import customers, invoices, quarantine
+from syncd.store.tables import customers, invoices, links, quarantine, review_items
 from syncd.sync import PullResult, sync_connection
 from syncd.sync.factory import build_connector
 
-# The most common MSP stack first; each is demoed when it is installed.
-DEMO_CONNECTORS = ("connectwise", "quickbooks_online", "autotask", "xero")
+# The most common MSP stack: invoices born in the PSA, books kept in the accounting system.
+DEMO_CONNECTORS = ("connectwise", "quickbooks_online")
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,7 @@ class DemoSummary:
     first: list[PullResult]
     second: list[PullResult]
     folder: Path
+    agreed: bool
 
 
 def run_demo(app: AppContext, folder: str) -> DemoSummary:
@@ -49,14 +59,15 @@ def run_demo(app: AppContext, folder: str) -> DemoSummary:
         raise SyncdError("no connector with a sandbox is installed; reinstall syncd")
     where = Path(folder).resolve()
     where.mkdir(parents=True, exist_ok=True)
-    for stale in (*where.glob("syncd.db*"), where / "config.toml"):
+    for stale in (*where.glob("syncd.db*"), where / "syncd.key", where / "config.toml"):
         stale.unlink(missing_ok=True)
 
     with ExitStack() as stack:
         sandboxes: dict[str, Sandbox] = {}
         for name in chosen:
-            emulator = sandbox_for(name)
+            emulator = sandbox_for(name, **SIZES.get(name, {}))
             stack.enter_context(emulator)
+            SEEDERS[name](emulator)
             sandboxes[name] = emulator
             click.echo(f"started the {name} sandbox on {emulator.base_url}")
         config_text = _config_text(where, sandboxes)
@@ -76,22 +87,41 @@ def run_demo(app: AppContext, folder: str) -> DemoSummary:
         if lock is not None:
             stack.enter_context(lock)
 
-        click.echo("\nfirst sync (full backfill):")
+        click.echo("\n1. pull both systems into the store (full backfill):")
         first = _sync_all(engine, settings)
-        click.echo("\nsecond sync (incremental, nothing changed at the source):")
+        click.echo("\n2. link the same customers and invoices across the two systems:")
+        print_links(link_all(engine, sorted(settings.connections), clock=SystemClock()))
+        _print_links(engine)
+
+        click.echo("\n3. record what customers paid, once each:")
+        _record_payments(engine, settings)
+        click.echo("\n4. push each payment to every system that must know, exactly once:")
+        pusher = build_pusher(settings, engine)
+        if pusher is not None:
+            click.echo(f"  {pusher.run_pass().summary()}")
+            click.echo(f"  a second pass finds nothing to do: {pusher.run_pass().summary()}")
+        click.echo(
+            "  (card fees are kept with each payment; booking them in QuickBooks as a deposit "
+            "with a fee line is not built yet)"
+        )
+
+        click.echo("\n5. pull again: the payments show up in both systems' balances:")
         second = _sync_all(engine, settings)
+        for line in describe(after_sync_job(settings, engine, second)):
+            click.echo(f"  {line}")
+        agreed = _compare_balances(engine, sandboxes)
         click.echo("")
         _print_store(engine)
         for name, emulator in sandboxes.items():
             click.echo(f"{name} sandbox answered {len(emulator.log.entries)} requests")
     click.echo(
-        "\nlinked: cross-system matching of customers and invoices is not built yet (issue #4)"
-        "\npushed: the payments ledger and exactly-once push are not built yet (issue #5)"
-        f"\n\nthe store and its config are in {where}; look around with:"
+        f"\nthe store and its config are in {where}; look around with:"
         f"\n  syncd --config {where / 'config.toml'} status"
+        f"\n  syncd --config {where / 'config.toml'} review list"
+        f"\n  syncd --config {where / 'config.toml'} payments list"
         f"\n  syncd --config {where / 'config.toml'} export invoices --format csv"
     )
-    return DemoSummary(first, second, where)
+    return DemoSummary(first, second, where, agreed)
 
 
 def _config_text(folder: Path, sandboxes: dict[str, Sandbox]) -> str:
@@ -105,14 +135,15 @@ def _config_text(folder: Path, sandboxes: dict[str, Sandbox]) -> str:
         "",
     ]
     for name, emulator in sandboxes.items():
-        parts.append(emulator.config_snippet(f"demo-{name}"))
+        parts.append(emulator.config_snippet(f"demo-{name}").rstrip("\n"))
+        parts.append("receives_payments = true\n")
     return "\n".join(parts) + "\n"
 
 
-def _sync_all(engine: Engine, settings: Any) -> list[PullResult]:
+def _sync_all(engine: Engine, settings: Settings) -> list[PullResult]:
     results: list[PullResult] = []
     for connection in settings.connections.values():
-        connector = build_connector(settings, connection, clock=SystemClock())
+        connector = build_connector(settings, connection, clock=SystemClock(), engine=engine)
         try:
             outcome = sync_connection(engine, connection, connector, clock=SystemClock())
         finally:
@@ -121,12 +152,77 @@ def _sync_all(engine: Engine, settings: Any) -> list[PullResult]:
             click.echo(
                 f"  {r.connection}/{r.stream}: {r.status}: {r.created} created, "
                 f"{r.updated} updated, {r.unchanged} unchanged, {r.voided} voided, "
-                f"{r.quarantined} quarantined in {r.pages} pages / {r.requests} requests"
+                f"{r.deleted} deleted, {r.quarantined} quarantined "
+                f"in {r.pages} pages / {r.requests} requests"
             )
             if r.error:
                 click.echo(f"    error: {r.error}")
         results += outcome
     return results
+
+
+def _print_links(engine: Engine) -> None:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(links.c.kind, links.c.method, func.count())
+            .group_by(links.c.kind, links.c.method)
+            .order_by(links.c.kind, links.c.method)
+        ).all()
+        questions = conn.execute(
+            select(func.count()).select_from(review_items).where(review_items.c.status == "open")
+        ).scalar_one()
+    for kind, method, count in rows:
+        click.echo(f"  {count} {kind} link(s) by {method}")
+    click.echo(f"  {questions} question(s) left for a person (syncd review list)")
+
+
+def _record_payments(engine: Engine, settings: Settings) -> None:
+    targets = payment_targets(settings)
+    now = dt.datetime.now(dt.UTC)
+    for number, amount, fee, method, reference in PAYMENTS:
+        new = NewPayment(
+            amount=amount,
+            received_at=now,
+            fee=fee,
+            method=PaymentMethod(method),
+            reference=reference,
+            invoice_number=number,
+        )
+        for attempt in ("recorded", "again"):
+            outcome = record_payment(engine, new, targets, now=now)
+            if isinstance(outcome, Recorded):
+                fee_text = f" (card fee {fee})" if fee else ""
+                click.echo(
+                    f"  payment {outcome.payment_id}: {amount} {outcome.currency} by {method}"
+                    f"{fee_text} on invoice {number}, queued for "
+                    f"{', '.join(p.connection for p in outcome.pushes)}"
+                )
+            else:
+                click.echo(
+                    f"  the same reference {reference} {attempt}: already recorded as payment "
+                    f"{outcome.payment_id}, nothing new"
+                )
+
+
+def _compare_balances(engine: Engine, sandboxes: dict[str, Sandbox]) -> bool:
+    agreed = True
+    with engine.connect() as conn:
+        for number, *_ in PAYMENTS:
+            for name, emulator in sandboxes.items():
+                at_vendor = BALANCES[name](emulator, number)
+                stored = conn.execute(
+                    select(invoices.c.balance).where(
+                        and_(invoices.c.connection == f"demo-{name}", invoices.c.number == number)
+                    )
+                ).scalar()
+                same = at_vendor is not None and stored == at_vendor
+                agreed &= same
+                verdict = "agrees" if same else "DIFFERS"
+                click.echo(
+                    f"  invoice {number} in {name}: balance {at_vendor} there, {stored} in the "
+                    f"store: {verdict}"
+                )
+    return agreed
 
 
 def _print_store(engine: Engine) -> None:

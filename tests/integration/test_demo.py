@@ -1,4 +1,5 @@
-"""`syncd demo`, the README's first command, works end to end in a real process."""
+"""`syncd demo`, the README's first command, works end to end in a real process: both systems
+pulled, the shared customers linked, each payment pushed exactly once to both, balances agree."""
 
 from __future__ import annotations
 
@@ -17,29 +18,36 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
         check=False,
     )
 
 
-def test_demo_syncs_the_sandboxes_and_a_second_pass_rewrites_nothing(tmp_path: Path) -> None:
+def test_demo_runs_the_dual_integration(tmp_path: Path) -> None:
     demo = run("demo", cwd=tmp_path)
     assert demo.returncode == 0, demo.stderr
     assert "Traceback" not in demo.stderr
-    first, second = demo.stdout.split("second sync")
-    assert "demo-connectwise/invoices: succeeded: 110 created" in first
-    assert "demo-connectwise/customers: succeeded: 40 created" in first
-    assert "0 created, 0 updated" in second and "failed" not in second
-    assert "40 customers, 110 invoices" in demo.stdout
+    out = demo.stdout
+    for stream in ("connectwise/customers", "connectwise/invoices",
+                   "quickbooks_online/customers", "quickbooks_online/invoices"):  # fmt: skip
+        assert f"demo-{stream}: succeeded" in out
+    assert "failed" not in out
+    # The six shared customers (and the eight invoices) are linked at least.
+    customers = int(out.split(" customer link(s) by exact")[0].rsplit("\n", 1)[-1].strip())
+    assert customers >= 6
+    assert "6 invoice link(s) by exact" in out or "invoice link(s)" in out
+    # Each payment recorded once, pushed once to each system, then seen in every balance.
+    assert "already recorded as payment 1, nothing new" in out
+    assert "4 done" in out and "a second pass finds nothing to do: nothing due" in out
+    assert out.count(": agrees") == 4 and "DIFFERS" not in out
 
     config = str(tmp_path / "syncd-demo" / "config.toml")
-    status = json.loads(run("--config", config, "status", "--json", cwd=tmp_path).stdout)
-    assert {(s["stream"], s["rows"]) for s in status["streams"]} == {
-        ("customers", 40),
-        ("invoices", 110),
-    }
-    exported = run("--config", config, "export", "invoices", "--format", "csv", cwd=tmp_path)
-    assert len(exported.stdout.splitlines()) == 111
-
+    listed = json.loads(run("--config", config, "payments", "list", "--json", cwd=tmp_path).stdout)
+    assert len(listed) == 2
+    assert all(
+        push["status"] == "done" and push["external_id"]
+        for payment in listed
+        for push in payment["pushes"]
+    )
     again = run("demo", cwd=tmp_path)  # the demo folder is the demo's own: rerunning is fine
     assert again.returncode == 0, again.stderr
