@@ -49,4 +49,12 @@ def test_any_name_round_trips(cw: tuple[ConnectWiseSandbox, requests.Session], n
     "name", ['O\'Brien & Sons "Best" \\ Co', "100% Café", 'a\\\\"b', "Smith & Wesson's", "🚀 Ltd"]
 )
 def test_awkward_names(cw: tuple[ConnectWiseSandbox, requests.Session], name: str) -> None:
-    test_any_name_round_trips.hypothesis.inner_test(cw, name)  # type: ignore[attr-defined]
+    round_trip(cw, name)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(name=names)
+def test_any_name_round_trips(cw: tuple[ConnectWiseSandbox, requests.Session], name: str) -> None:
+    round_trip(cw, name)
