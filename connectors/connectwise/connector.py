@@ -59,6 +59,7 @@ from syncd.errors import AuthError, ConnectorError, FatalError, SkippableError
 from syncd.mapping_files import connection_mapping
 from syncd.query import cw_condition
 from syncd.ratelimit import get_limiter
+from syncd.settings_types import HttpUrlText, http_url
 
 RESOURCES: dict[Stream, str] = {
     Stream.CUSTOMERS: "company/companies",
@@ -73,7 +74,9 @@ class ConnectWiseSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     site: str | None = None  # api-na.myconnectwise.net; UI hosts (na.myconnectwise.net) work too
-    base_url: str | None = None  # https://cw.example.com (on-premise), http://127.0.0.1:8080
+    base_url: HttpUrlText | None = (
+        None  # https://cw.example.com (on-premise), http://127.0.0.1:8080
+    )
     company_id: str = Field(min_length=1)
     public_key: str = Field(min_length=1)
     private_key: SecretStr
@@ -82,22 +85,13 @@ class ConnectWiseSettings(BaseModel):
     page_size: int = Field(default=1000, ge=1, le=1000)  # 1000 is ConnectWise's hard maximum
     codebase: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+/?$")  # skip discovery
 
-    @field_validator("base_url")
-    @classmethod
-    def _url(cls, value: str | None) -> str | None:
-        if value is not None:
-            parts = urlsplit(value)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ValueError(f"{value!r} is not an http(s) URL, e.g. https://cw.example.com")
-        return value
-
     @field_validator("site")
     @classmethod
     def _host(cls, value: str | None) -> str | None:
         # A URL is tolerated (sandbox snippets write one); anything else must be a bare host.
         if value is not None and "://" not in value and not _HOST.fullmatch(value.strip()):
             raise ValueError(f"{value!r} is not a host name such as api-na.myconnectwise.net")
-        return cls._url(value) if value is not None and "://" in value else value
+        return http_url(value) if value is not None and "://" in value else value
 
     @field_validator("private_key")
     @classmethod

@@ -35,7 +35,7 @@ from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar, Literal
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode
 
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -72,6 +72,7 @@ from syncd.errors import AuthError, ConnectorError, FatalError
 from syncd.mapping_files import connection_mapping
 from syncd.query import qbo_select
 from syncd.ratelimit import get_limiter
+from syncd.settings_types import HttpUrlText
 
 API_ROOTS = {
     "production": "https://quickbooks.api.intuit.com",
@@ -95,10 +96,12 @@ class QuickBooksOnlineSettings(BaseModel):
     # Leave it out after `syncd auth NAME`.
     refresh_token: SecretStr | None = None
     environment: Literal["production", "sandbox"] = "production"
-    base_url: str | None = None  # the API root under which /v3/company/… lives
-    token_url: str | None = None  # default: Intuit's token endpoint (unless discovery_url is set)
-    discovery_url: str | None = None  # read for token_endpoint only when token_url is not set
-    authorize_url: str = DEFAULT_AUTHORIZE_URL  # the consent page `syncd auth` opens
+    base_url: HttpUrlText | None = None  # the API root under which /v3/company/… lives
+    # Default: Intuit's token endpoint, unless discovery_url is set.
+    token_url: HttpUrlText | None = None
+    # Read for token_endpoint only when token_url is not set.
+    discovery_url: HttpUrlText | None = None
+    authorize_url: HttpUrlText = DEFAULT_AUTHORIZE_URL  # the consent page `syncd auth` opens
     scopes: tuple[str, ...] = ("com.intuit.quickbooks.accounting",)
     minorversion: int = Field(default=MINOR_VERSION, ge=MINOR_VERSION)
     page_size: int = Field(default=MAX_RESULTS, ge=1, le=MAX_RESULTS)
@@ -112,15 +115,6 @@ class QuickBooksOnlineSettings(BaseModel):
         if isinstance(data, dict) and not data.get("token_url") and not data.get("discovery_url"):
             return {**data, "token_url": DEFAULT_TOKEN_URL}
         return data
-
-    @field_validator("base_url", "token_url", "discovery_url", "authorize_url")
-    @classmethod
-    def _url(cls, value: str | None) -> str | None:
-        if value is not None:
-            parts = urlsplit(value)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ValueError(f"{value!r} is not an http(s) URL")
-        return value
 
     @field_validator("client_secret")
     @classmethod
