@@ -378,6 +378,11 @@ def _compile_path(expression: str) -> Getter:
     chain = _field_chain(parsed.parsed)
     if chain is not None:
         return _chain_getter(chain)
+    membership = _literal_membership(parsed.parsed)
+    if membership is not None:
+        literals, searched = membership
+        get = _chain_getter(searched)
+        return lambda raw: get(raw) in literals
     interpreter = TreeInterpreter()
     ast = parsed.parsed
 
@@ -388,6 +393,27 @@ def _compile_path(expression: str) -> Getter:
             raise _Bad(f"expression {expression!r} failed: {exc}") from None
 
     return search
+
+
+def _literal_membership(node: cabc.Mapping[str, Any]) -> tuple[list[Any], list[str]] | None:
+    """``contains(['a', 'b'], x.y)`` as (['a', 'b'], ['x', 'y']), else None.
+
+    The subject is a list of literals, so JMESPath's ``contains`` is Python's ``in`` on it (the
+    function's own body) and can raise no type error; a missing ``x.y`` is null, not in the list.
+    """
+    if node["type"] != "function_expression" or node["value"] != "contains":
+        return None
+    if len(node["children"]) != 2:
+        return None
+    subject, search = node["children"]
+    if subject["type"] != "multi_select_list" or not all(
+        child["type"] == "literal" for child in subject["children"]
+    ):
+        return None
+    chain = _field_chain(search)
+    if chain is None:
+        return None
+    return [child["value"] for child in subject["children"]], chain
 
 
 def _chain_getter(chain: list[str]) -> Getter:
