@@ -22,13 +22,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench import apply, backfill, incremental, memory, report
+from bench import apply, backfill, incremental, memory, payments, report
 from bench.backfill import sync_pass
 from bench.common import PG_ENV, SIZES, STORES, Size, Store, Stores, pg_version, production_logging
 from bench.sandbox_host import SandboxProcess
 from bench.sources import SOURCES, source
 
-BENCHMARKS = ("backfill", "apply", "incremental", "memory")
+BENCHMARKS = ("backfill", "apply", "incremental", "memory", "payments")
 
 NOTES = (
     "ratio = figure / baseline measured in the same run (for the apply step: naive seconds / "
@@ -72,6 +72,8 @@ def run(
         pool = Stores(work, pg_url)
         for name in sources:
             results["sources"][name] = _source(name, size, only, kinds, pool, work, say)
+        if "payments" in only:
+            results["payments"] = payments.run(size.name, workdir=work / "payments", say=say)
     results["seconds"] = round(time.perf_counter() - started, 1)
     return results
 
@@ -156,6 +158,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(report.machine_line(results["machine"]))
     print()
     print(report.table(results))
+    if "payments" in results:
+        print()
+        print(payments.table(results["payments"]))
     print()
     for note in [*results["notes"], *results["skipped"]]:
         print(f"note: {note}")

@@ -7,7 +7,10 @@ do and then only ever:
 - ``check()``: one cheap authenticated call, with a verdict a person can act on;
 - ``pull(stream, cursor)``: pages of canonical records, each with the resume point after it;
 - ``push_payment(push)`` and ``find_payment(push)``: for connectors with ``payments:write``;
-- optionally ``reverse_payment(push, receipt)`` (``ReversesPayments``): undo a pushed payment.
+- optionally ``reverse_payment(push, receipt)`` (``ReversesPayments``): undo a pushed payment;
+- optionally ``book_deposit``/``find_deposit`` (``BooksDeposits``): book a processor's payout, its
+  fee included, where the vendor's practice is a deposit (QuickBooks Online);
+- optionally ``push_payments(pushes)`` (``PushesInBatches``): several pushes in one request.
 
 It never touches the store: the sync engine decides what changed and commits each page with its
 cursor; the payments outbox decides what to push and when a push is settled.
@@ -20,7 +23,7 @@ that their endpoint fills, so the engine sees the same pages either way.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -30,7 +33,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 from pydantic import BaseModel
 
 from syncd.clock import Clock, SystemClock
-from syncd.errors import FatalError
+from syncd.errors import ConnectorError, FatalError
 from syncd.model import PaymentMethod, Record
 
 if TYPE_CHECKING:
@@ -142,6 +145,15 @@ class PushReceipt:
     raw: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class DepositLine:
+    """One payment a deposit moves out of the target's holding account (Undeposited Funds), for
+    its full amount: ``payment_id`` is the target's id of a payment syncd pushed there."""
+
+    payment_id: str
+    amount: Decimal
+
+
 @dataclass
 class ConnectorContext:
     """What the daemon hands a connector: never the store, never another connection."""
@@ -186,6 +198,53 @@ class ReversesPayments(Protocol):
     def reverse_payment(self, push: PaymentPush, receipt: PushReceipt) -> None: ...
 
 
+@runtime_checkable
+class BooksDeposits(Protocol):
+    """Optional: a target whose practice books a card processor's payout as a deposit.
+
+    The payments are pushed gross (to a holding account such as QuickBooks' Undeposited Funds);
+    the payout that reached the bank is then one deposit of those payments plus one negative line
+    of ``fee`` on ``fee_account``, so the deposit equals the money received and the fee is an
+    expense (research/accounting-apis.md 1.6). ``deposits_enabled`` says whether this connection
+    is configured for it (QuickBooks: ``deposit_bank_account`` set); when it is not, fees are not
+    booked there. ``book_deposit`` must be safe to repeat with the same ``key`` (the vendor's
+    idempotency mechanism), writes ``marker`` into the deposit, and ``find_deposit`` finds it by
+    that marker among deposits created since ``deposited_at`` (less the connector's clock skew;
+    the outbox passes the earlier of the payout date and the push's creation).
+    """
+
+    def deposits_enabled(self) -> bool: ...
+
+    def book_deposit(
+        self,
+        key: str,
+        marker: str,
+        lines: Sequence[DepositLine],
+        fee: Decimal,
+        *,
+        fee_account: str | None,
+        deposited_at: dt.datetime,
+        memo: str | None = None,
+    ) -> PushReceipt: ...
+
+    def find_deposit(self, marker: str, deposited_at: dt.datetime) -> PushReceipt | None: ...
+
+
+@runtime_checkable
+class PushesInBatches(Protocol):
+    """Optional: a target that takes several payment creates in one request (QuickBooks' batch).
+
+    ``push_payments`` answers one result per push, in order: a receipt, or the error that push
+    alone met (an ``UncertainWrite`` when the request as a whole may have landed). The pusher
+    sends only pushes never attempted before, each committed ``in_flight`` first, and settles
+    every uncertain one by its own marker before any single re-send.
+    """
+
+    def push_payments(
+        self, pushes: Sequence[PaymentPush]
+    ) -> list[PushReceipt | ConnectorError]: ...
+
+
 class BaseConnector:
     """Optional base: stores settings and context, and refuses writes it was not built for."""
 
@@ -220,15 +279,18 @@ class BaseConnector:
 __all__ = [
     "STREAM_CAPABILITY",
     "BaseConnector",
+    "BooksDeposits",
     "Capability",
     "CheckResult",
     "Connector",
     "ConnectorContext",
     "Cursor",
+    "DepositLine",
     "Page",
     "PaymentPush",
     "PushAccounts",
     "PushReceipt",
+    "PushesInBatches",
     "Rejected",
     "ReversesPayments",
     "Stream",

@@ -5,7 +5,8 @@ seeded data and one shared small business (``syncd.demo_world``: the same custom
 in both, under slightly different names), writes a config that points connections at them, and
 then does for real what the daemon does: pulls both into a SQLite store, links the same customer
 and invoice across the two systems, records two customer payments, pushes each exactly once to
-both systems, pulls again and checks that every system's balance agrees with the store.
+both systems (in QuickBooks gross, with the card payment's fee booked by a Deposit, as the
+payment platforms do), pulls again and checks that every system's balance agrees with the store.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from syncd.cli._context import AppContext
 from syncd.cli._render import print_links
 from syncd.clock import SystemClock
 from syncd.config import Settings, settings_from_tree
-from syncd.demo_world import BALANCES, PAYMENTS, SEEDERS, SIZES
+from syncd.demo_world import BALANCES, DEPOSITS, PAYMENTS, SEEDERS, SIZES
 from syncd.errors import SyncdError
 from syncd.linking import link_all
 from syncd.model import PaymentMethod
@@ -36,12 +37,25 @@ from syncd.registry import default_registry
 from syncd.sandbox import Sandbox
 from syncd.sandboxes import sandbox_for
 from syncd.store import open_store, store_lock
-from syncd.store.tables import customers, invoices, links, quarantine, review_items
+from syncd.store.tables import (
+    customers,
+    invoices,
+    links,
+    payment_pushes,
+    payouts,
+    quarantine,
+    review_items,
+)
 from syncd.sync import PullResult, sync_connection
 from syncd.sync.factory import build_connector
 
 # The most common MSP stack: invoices born in the PSA, books kept in the accounting system.
 DEMO_CONNECTORS = ("connectwise", "quickbooks_online")
+# Card payouts become deposits in QuickBooks (the payments, less a fee line), as the payment
+# platforms users know book them; ConnectWise gets the gross payment and never a fee.
+DEPOSIT_SETTINGS = {
+    "quickbooks_online": ['fee_account = "Merchant Fees"', 'deposit_bank_account = "Checking"']
+}
 
 
 @dataclass(frozen=True)
@@ -100,10 +114,7 @@ def run_demo(app: AppContext, folder: str) -> DemoSummary:
         if pusher is not None:
             click.echo(f"  {pusher.run_pass().summary()}")
             click.echo(f"  a second pass finds nothing to do: {pusher.run_pass().summary()}")
-        click.echo(
-            "  (card fees are kept with each payment; booking them in QuickBooks as a deposit "
-            "with a fee line is not built yet)"
-        )
+        _print_deposits(engine, sandboxes)
 
         click.echo("\n5. pull again: the payments show up in both systems' balances:")
         second = _sync_all(engine, settings)
@@ -136,7 +147,9 @@ def _config_text(folder: Path, sandboxes: dict[str, Sandbox]) -> str:
     ]
     for name, emulator in sandboxes.items():
         parts.append(emulator.config_snippet(f"demo-{name}").rstrip("\n"))
-        parts.append("receives_payments = true\n")
+        parts.append("receives_payments = true")
+        parts += DEPOSIT_SETTINGS.get(name, [])
+        parts.append("")
     return "\n".join(parts) + "\n"
 
 
@@ -202,6 +215,34 @@ def _record_payments(engine: Engine, settings: Settings) -> None:
                     f"  the same reference {reference} {attempt}: already recorded as payment "
                     f"{outcome.payment_id}, nothing new"
                 )
+
+
+def _print_deposits(engine: Engine, sandboxes: dict[str, Sandbox]) -> None:
+    """Each card fee as QuickBooks booked it: a deposit of the gross payment less the fee."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(payment_pushes, payouts.c.amount, payouts.c.fee, payouts.c.currency)
+            .join(payouts, payouts.c.id == payment_pushes.c.payout_id)
+            .where(payment_pushes.c.kind == "deposit")
+            .order_by(payment_pushes.c.id)
+        ).all()
+    for row in rows:
+        system = row.connection.removeprefix("demo-")
+        if row.status != "done":
+            click.echo(f"  the deposit of payment {row.payment_id} in {system}: {row.status}")
+            continue
+        read = DEPOSITS.get(system)
+        there = read(sandboxes[system], row.external_id) if read and system in sandboxes else None
+        net = f"{there:.2f}" if there is not None else "(not found there)"
+        click.echo(
+            f"  card fee of payment {row.payment_id} booked in {system}: deposit "
+            f"{row.external_id} = {row.amount} gross - {row.fee} fee = {net} {row.currency} to "
+            "the bank, the fee on Merchant Fees"
+        )
+    if not rows:
+        click.echo("  (no card fee to book: no connection books deposits)")
+    else:
+        click.echo("  (ConnectWise gets each payment gross: fees are booked in accounting only)")
 
 
 def _compare_balances(engine: Engine, sandboxes: dict[str, Sandbox]) -> bool:

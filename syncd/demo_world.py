@@ -76,8 +76,17 @@ def quickbooks_balance(sandbox: Any, number: str) -> Decimal | None:
     return None
 
 
+def quickbooks_deposit(sandbox: Any, deposit_id: str) -> Decimal | None:
+    """What a QuickBooks deposit put in the bank (its ``TotalAmt``), or None if it is not there."""
+    for row in sandbox.deposits():
+        if str(row["Id"]) == deposit_id:
+            return Decimal(str(row["TotalAmt"]))
+    return None
+
+
 SEEDERS = {"connectwise": seed_connectwise, "quickbooks_online": seed_quickbooks}
 BALANCES = {"connectwise": connectwise_balance, "quickbooks_online": quickbooks_balance}
+DEPOSITS = {"quickbooks_online": quickbooks_deposit}
 # Small seeded worlds beside the shared one: enough to page, quick to start.
 SIZES: dict[str, dict[str, Any]] = {
     "connectwise": {"companies": 14, "invoices": 40},

@@ -21,8 +21,9 @@
   mapping makes them ``Decimal`` through ``Decimal(str(x))``; ``LastUpdatedTime`` carries the
   company's offset and the mapping normalises it to UTC.
 - **payments:write**: see ``payments.py`` (requestid, marker in ``PrivateNote``, search by
-  customer and creation time). ``book_fee``/``book_deposit`` book a card payout with its fee;
-  ``push_payments`` sends up to 30 per batch request. ``verify_webhook``/``parse_webhook`` serve
+  customer and creation time). ``book_fee``/``book_deposit`` book a card payout with its fee
+  (``BooksDeposits``: on once ``deposit_bank_account`` is set); ``push_payments`` sends up to 30
+  per batch request (``PushesInBatches``). ``verify_webhook``/``parse_webhook`` serve
   the daemon's webhook endpoint.
 
 python-quickbooks and intuit-oauth are not used (see ``client.py`` and ``auth.py`` for why).
@@ -55,7 +56,7 @@ from connectors.quickbooks_online.client import (
     MINOR_VERSION,
     QuickBooksClient,
 )
-from connectors.quickbooks_online.payments import DepositLine, PaymentWriter
+from connectors.quickbooks_online.payments import PaymentWriter
 from connectors.quickbooks_online.webhooks import Change, parse_webhook, verify_webhook
 from syncd.connector import (
     BaseConnector,
@@ -63,6 +64,7 @@ from syncd.connector import (
     CheckResult,
     ConnectorContext,
     Cursor,
+    DepositLine,
     Page,
     PaymentPush,
     PushReceipt,
@@ -265,6 +267,12 @@ class QuickBooksOnlineConnector(BaseConnector):
     def push_payments(self, pushes: Sequence[PaymentPush]) -> list[PushReceipt | ConnectorError]:
         """Batch pushes (30 per request): one receipt or error per push, in order."""
         return self.writer.push_many(pushes)
+
+    def deposits_enabled(self) -> bool:
+        """Deposits (and with them card fees) are booked once ``deposit_bank_account`` names the
+        bank account payouts reach: off by default, as in the payment platforms users know
+        (research/seed-product.md: "Create Deposits" plus a deposit bank account)."""
+        return self.config.deposit_bank_account is not None
 
     def book_fee(self, push: PaymentPush, payment: PushReceipt) -> PushReceipt:
         """The payout of one card payment: a Deposit of its gross less ``push.fee``."""

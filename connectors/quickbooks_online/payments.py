@@ -42,7 +42,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
 
@@ -54,7 +53,7 @@ from connectors.quickbooks_online.client import (
     request_id,
 )
 from connectors.quickbooks_online.errors import item_error
-from syncd.connector import PaymentPush, PushReceipt
+from syncd.connector import DepositLine, PaymentPush, PushReceipt
 from syncd.errors import ConnectorError, FatalError, SkippableError, UncertainWrite
 from syncd.query import qbo_select
 
@@ -62,14 +61,6 @@ UNDEPOSITED_FUNDS: Final = "Undeposited Funds"
 MAX_REF_NUM: Final = 21  # PaymentRefNum, as DocNumber (research 1.5; UNVERIFIED for payments)
 MAX_NOTE: Final = 4000  # PrivateNote
 SKEW: Final = dt.timedelta(days=1)
-
-
-@dataclass(frozen=True)
-class DepositLine:
-    """One payment moved out of Undeposited Funds by a deposit, for its full amount."""
-
-    payment_id: str
-    amount: Decimal
 
 
 class PaymentWriter:

@@ -19,7 +19,7 @@ from syncd.cli.connectors_cmds import connectors
 from syncd.cli.db_cmds import db
 from syncd.cli.demo_cmds import demo
 from syncd.cli.export_cmds import export
-from syncd.cli.payments_cmds import payments, push
+from syncd.cli.payments_cmds import payments, payouts_group, push
 from syncd.cli.review_cmds import link, quarantine, review, unlink
 from syncd.cli.run_cmds import run
 from syncd.cli.sandbox_cmds import sandbox
@@ -64,6 +64,7 @@ for command in (
     status,
     export,
     payments,
+    payouts_group,
     connectors,
     demo,
     sandbox,

@@ -1,8 +1,10 @@
-"""``syncd payments …`` and ``syncd push …``: the payments ledger and its outbox.
+"""``syncd payments …``, ``syncd payouts …`` and ``syncd push …``: the payments ledger, card
+payouts (booked as deposits where a target does that) and the outbox.
 
-A refused payment exits with status 2 and one line saying why; nothing is stored. Recording a
-processor reference twice exits 0 and says which payment has it. ``syncd push`` runs one pass and
-exits 1 when a push failed or is still uncertain, so cron and scripts notice.
+A refused payment or payout exits with status 2 and one line saying why; nothing is stored.
+Recording a processor reference (of a payment or a payout) twice exits 0 and says which record
+has it. ``syncd push`` runs one pass and exits 1 when a push failed or is still uncertain, so
+cron and scripts notice.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from sqlalchemy import select
 from syncd.cli._context import AppContext
 from syncd.clock import SystemClock
 from syncd.model import PaymentMethod
-from syncd.payments.csv_import import import_rows
+from syncd.payments.csv_import import import_payouts, import_rows
 from syncd.payments.inputs import (
     optional,
     parse_allocation,
@@ -37,9 +39,10 @@ from syncd.payments.ledger import (
     reverse_payment,
 )
 from syncd.payments.outbox import PushRefused, cancel_push, retry_push
-from syncd.payments.views import payment_json, push_json
+from syncd.payments.payouts import NewPayout, PayoutDuplicate, PayoutRefused, record_payout
+from syncd.payments.views import payment_json, payout_json, push_json
 from syncd.store import store_lock
-from syncd.store.tables import payment_pushes
+from syncd.store.tables import payment_pushes, payouts
 from syncd.store.tables import payments as payments_table
 
 EXIT_REFUSED = 2
@@ -231,12 +234,17 @@ def payments_show(app: AppContext, payment_id: int, as_json: bool) -> None:
     click.echo(f"  received {p['received_at']}, fee {p['fee']}")
     for a in p["allocations"]:
         click.echo(f"  invoice {a['invoice_number']}: {a['amount']}")
+    if p["payout"]:
+        payout = p["payout"]
+        name = payout["reference"] or "its own"
+        click.echo(f"  paid out in payout {payout['id']} ({name}), fee {payout['fee']}")
     for x in p["pushes"]:
         click.echo("  " + _push_line(x))
 
 
 def _push_line(x: dict[str, Any]) -> str:
-    line = f"push {x['id']} → {x['connection']} ({x['kind']}): {x['status']}"
+    kind = f"deposit of payout {x['payout_id']}" if x["kind"] == "deposit" else x["kind"]
+    line = f"push {x['id']} → {x['connection']} ({kind}): {x['status']}"
     if x["external_id"]:
         line += f", vendor id {x['external_id']}"
     if x["settled_by"] == "marker":
@@ -296,6 +304,147 @@ def payments_apply(app: AppContext, payment_id: int, invoice_number: str) -> Non
     click.echo(f"payment {payment_id} applied to invoice {invoice_number}")
     for p in outcome.pushes:
         click.echo(f"  push to {p.connection}: {p.status}")
+
+
+# -- payouts -------------------------------------------------------------------------------------
+
+
+@click.group("payouts")
+def payouts_group() -> None:
+    """Record what a card processor paid out together, less its fee, so that each payout is
+    booked as one deposit where a connection books deposits (QuickBooks Online with
+    deposit_bank_account): the payments, and one negative line of the fee on fee_account."""
+
+
+def _ids(text: str | None) -> tuple[int, ...]:
+    parts = [p.strip() for p in (text or "").replace(";", ",").split(",") if p.strip()]
+    bad = [p for p in parts if not p.isdigit()]
+    if bad:
+        raise PayoutRefused(f"{bad[0]!r} is not a payment id (see `syncd payments list`)")
+    return tuple(int(p) for p in parts)
+
+
+@payouts_group.command("record")
+@click.option("--reference", required=True, help="The processor's payout id (unique).")
+@click.option("--payments", "payment_ids", metavar="ID,ID,…", help="syncd payment ids in it.")
+@click.option(
+    "--references",
+    "payment_references",
+    metavar="REF,REF,…",
+    help="Or the payments' processor references (ch_…).",
+)
+@click.option("--fee", required=True, help="Total fee the processor kept, e.g. 8.70.")
+@click.option("--paid-at", help="When it reached the bank: ISO 8601 with a zone, or a date.")
+@click.option("--memo", help="Free text, added to the deposit's note.")
+@click.pass_obj
+def payouts_record(
+    app: AppContext,
+    reference: str,
+    payment_ids: str | None,
+    payment_references: str | None,
+    fee: str,
+    paid_at: str | None,
+    memo: str | None,
+) -> None:
+    """Group payments into one payout; the next `syncd push` books its deposit.
+
+    The deposit is the payments (gross) less the fee: it matches what reached the bank.
+    Refused (exit 2, nothing stored): a payment already in another payout or already
+    deposited on its own, a reversed payment, mixed currencies, a fee not less than the
+    payments' total. Recording the same reference again changes nothing.
+    """
+    now = _now()
+    try:
+        new = NewPayout(
+            reference=reference,
+            fee=parse_amount(fee, "fee"),
+            paid_at=parse_when(paid_at, now),
+            payment_ids=_ids(payment_ids),
+            payment_references=tuple(
+                r.strip() for r in (payment_references or "").split(",") if r.strip()
+            ),
+            memo=optional(memo),
+        )
+        outcome = record_payout(app.engine, new, now=now)
+    except (PaymentRefused, PayoutRefused) as exc:
+        click.echo(f"syncd: payout refused: {exc}; nothing was stored", err=True)
+        raise SystemExit(EXIT_REFUSED) from None
+    if isinstance(outcome, PayoutDuplicate):
+        click.echo(
+            f"already recorded as payout {outcome.payout_id} (reference {outcome.reference}); "
+            "nothing changed"
+        )
+        return
+    paid = ", ".join(str(i) for i in outcome.payment_ids)
+    click.echo(
+        f"recorded payout {outcome.payout_id} ({outcome.reference}): payments {paid}, "
+        f"{outcome.amount} - {outcome.fee} fee = {outcome.net} {outcome.currency}"
+    )
+    if outcome.moved:
+        moved = ", ".join(str(i) for i in outcome.moved)
+        click.echo(f"  payment(s) {moved} leave the deposit of their own they were waiting for")
+    click.echo("  its deposit is booked by `syncd push` where deposits are booked")
+
+
+@payouts_group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_obj
+def payouts_import(app: AppContext, file: Path) -> None:
+    """Record the payouts of a CSV file: one payment of a payout per row.
+
+    \b
+    Header (any order; payout required, and payment_id or payment_reference per row):
+      payout,payment_id,payment_reference,fee,paid_at,memo
+    Rows with the same payout make one payout, whose fee is the sum of the rows' fees;
+    paid_at (ISO 8601 with a zone, or a date; default now) must agree among them.
+    Each payout is recorded or refused whole. Importing the same file again records
+    nothing new. Exit status 1 when any payout was refused.
+    """
+    try:
+        with file.open(encoding="utf-8-sig", newline="") as handle:
+            report = import_payouts(app.engine, handle, now=_now())
+    except PayoutRefused as exc:
+        click.echo(f"syncd: {file}: {exc}; nothing was imported", err=True)
+        raise SystemExit(EXIT_REFUSED) from None
+    except UnicodeDecodeError:
+        click.echo(f"syncd: {file}: not UTF-8 text; nothing was imported", err=True)
+        raise SystemExit(EXIT_REFUSED) from None
+    for line in report.lines:
+        click.echo(line)
+    click.echo(report.summary())
+    if report.counts["refused"]:
+        raise SystemExit(1)
+
+
+@payouts_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def payouts_list(app: AppContext, as_json: bool) -> None:
+    """List payouts, newest first, with their deposits (those syncd made for a single card
+    payment have no reference)."""
+    with app.engine.connect() as conn:
+        rows = [
+            payout_json(conn, row)
+            for row in conn.execute(select(payouts).order_by(payouts.c.id.desc()))
+        ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no payouts")
+    for p in rows:
+        name = p["reference"] or "own payout of a card payment"
+        paid = ", ".join(str(i) for i in p["payments"]) or "none"
+        deposits = ", ".join(
+            f"{d['connection']} {d['status']}"
+            + (f" (id {d['external_id']})" if d["external_id"] else "")
+            for d in p["deposits"]
+        )
+        click.echo(
+            f"{p['id']}: {name}: payments {paid}, {p['amount']} - {p['fee']} fee = {p['net']} "
+            f"{p['currency']}, paid {p['paid_at'][:10]}"
+            + (f"; deposits: {deposits}" if deposits else "")
+        )
 
 
 # -- push ----------------------------------------------------------------------------------------

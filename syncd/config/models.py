@@ -148,6 +148,11 @@ class PaymentsSettings(_Section):
     settle_after: Seconds = 60
     # How often `syncd run` looks for queued payments to push.
     push_every: Seconds = Field(default=60, ge=1)
+    # How card payouts become deposits where a target books them (QuickBooks Online with a
+    # deposit_bank_account): per_payment, a card payment with a fee in no recorded payout is
+    # deposited on its own once pushed (net = gross - fee); per_payout, only payouts recorded
+    # with `syncd payouts record` (or imported) are deposited.
+    deposits: Literal["per_payment", "per_payout"] = "per_payment"
 
 
 class ConnectionSettings(_Section):

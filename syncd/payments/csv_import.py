@@ -1,10 +1,17 @@
-"""``syncd payments import FILE.csv``: one payment per row, each row its own transaction.
+"""``syncd payments import FILE.csv`` (one payment per row, each row its own transaction) and
+``syncd payouts import FILE.csv`` (one payment of a payout per row, each payout its own).
 
-The header names the columns, in any order (``HEADER``); ``amount`` is required, and each row
-needs an ``invoice_number`` or a ``memo`` (a payment whose invoice is not synced yet is held with
-its memo). Rows are independent: a refused row changes nothing and the others go on; the report
-names each row by its line in the file (the header is row 1) and says what became of it. Because
-a processor reference is unique, importing the same file again records nothing new.
+Payments: the header names the columns, in any order (``HEADER``); ``amount`` is required, and
+each row needs an ``invoice_number`` or a ``memo`` (a payment whose invoice is not synced yet is
+held with its memo). Rows are independent: a refused row changes nothing and the others go on;
+the report names each row by its line in the file (the header is row 1) and says what became of
+it. Because a processor reference is unique, importing the same file again records nothing new.
+
+Payouts (``PAYOUT_HEADER``), the shape of a processor's payout reconciliation report: each row
+names a ``payout`` reference and one payment in it (``payment_id``, syncd's, or
+``payment_reference``, the processor's), with that payment's ``fee``; rows of one payout make
+one payout whose fee is the sum of theirs. ``paid_at`` (when it reached the bank) must agree
+among a payout's rows. Each payout is recorded or refused whole; importing again is a no-op.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from sqlalchemy.engine import Engine
 
@@ -25,6 +33,7 @@ from syncd.payments.ledger import (
     Recorded,
     record_payment,
 )
+from syncd.payments.payouts import NewPayout, PayoutDuplicate, PayoutRefused, record_payout
 
 HEADER = (
     "invoice_number",
@@ -37,6 +46,7 @@ HEADER = (
     "memo",
     "customer",
 )
+PAYOUT_HEADER = ("payout", "payment_id", "payment_reference", "fee", "paid_at", "memo")
 
 
 @dataclass(frozen=True)
@@ -147,4 +157,132 @@ def _recorded(outcome: Recorded, new: NewPayment) -> tuple[str, str]:
     return "recorded", f"recorded {what} to {to}{credit}"
 
 
-__all__ = ["HEADER", "ImportReport", "RowReport", "import_rows"]
+# -- payouts -------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Payout:
+    rows: list[int] = field(default_factory=list)
+    ids: list[int] = field(default_factory=list)
+    references: list[str] = field(default_factory=list)
+    fee: Decimal = Decimal(0)
+    paid_at: set[str] = field(default_factory=set)
+    memo: str | None = None
+    problem: str | None = None
+
+
+@dataclass
+class PayoutReport:
+    lines: list[str] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def summary(self) -> str:
+        c = self.counts
+        total = sum(c.values())
+        return (
+            f"{total} payouts: {c['recorded']} recorded, {c['duplicate']} already recorded, "
+            f"{c['refused']} refused"
+        )
+
+
+def import_payouts(engine: Engine, lines: Iterable[str], *, now: dt.datetime) -> PayoutReport:
+    """Record every payout of a CSV text; raise ``PayoutRefused`` only for a bad header."""
+    reader = csv.reader(lines)
+    header = [name.strip().lower() for name in next(reader, [])]
+    _check_payout_header(header)
+    grouped: dict[str, _Payout] = {}
+    for values in reader:
+        if not any(v.strip() for v in values):
+            continue
+        cells = dict(zip(header, values, strict=False))
+        reference = optional(cells.get("payout"))
+        row = reader.line_num
+        if reference is None:
+            grouped.setdefault("", _Payout()).rows.append(row)
+            grouped[""].problem = f"row {row} names no payout"
+            continue
+        payout = grouped.setdefault(reference, _Payout())
+        payout.rows.append(row)
+        try:
+            _payout_row(payout, cells, len(values) > len(header))
+        except (PaymentRefused, PayoutRefused) as exc:
+            payout.problem = payout.problem or f"row {row}: {exc}"
+    report = PayoutReport()
+    for reference, payout in grouped.items():
+        rows = ", ".join(str(r) for r in payout.rows)
+        where = f"payout {reference or '(none)'} (row{'s' if len(payout.rows) > 1 else ''} {rows})"
+        outcome, message = _record(engine, reference, payout, now)
+        report.counts[outcome] += 1
+        report.lines.append(f"{where}: {message}")
+    return report
+
+
+def _check_payout_header(header: list[str]) -> None:
+    expected = ",".join(PAYOUT_HEADER)
+    if not header:
+        raise PayoutRefused(f"the file is empty; its first line must be the header: {expected}")
+    unknown = [name for name in header if name not in PAYOUT_HEADER]
+    if unknown:
+        raise PayoutRefused(
+            f"unknown column(s) {', '.join(map(repr, unknown))}; the header may name: {expected}"
+        )
+    if len(set(header)) != len(header):
+        raise PayoutRefused("a column is named twice in the header")
+    if "payout" not in header or not {"payment_id", "payment_reference"} & set(header):
+        raise PayoutRefused("the header needs payout, and payment_id or payment_reference")
+
+
+def _payout_row(payout: _Payout, cells: dict[str, str], too_long: bool) -> None:
+    if too_long:
+        raise PayoutRefused("more fields than the header has (quote values that contain a comma)")
+    payment_id = optional(cells.get("payment_id"))
+    reference = optional(cells.get("payment_reference"))
+    if (payment_id is None) == (reference is None):
+        raise PayoutRefused("give payment_id or payment_reference (one of them)")
+    if payment_id is not None:
+        if not payment_id.isdigit():
+            raise PayoutRefused(f"payment_id {payment_id!r} is not a syncd payment id")
+        payout.ids.append(int(payment_id))
+    if reference is not None:
+        payout.references.append(reference)
+    payout.fee += parse_amount(optional(cells.get("fee")) or "0", "fee")
+    when = optional(cells.get("paid_at"))
+    if when is not None:
+        payout.paid_at.add(when)
+    payout.memo = payout.memo or optional(cells.get("memo"))
+
+
+def _record(engine: Engine, reference: str, payout: _Payout, now: dt.datetime) -> tuple[str, str]:
+    if payout.problem:
+        return "refused", f"refused: {payout.problem}"
+    if len(payout.paid_at) > 1:
+        return "refused", f"refused: its rows give different paid_at ({sorted(payout.paid_at)})"
+    try:
+        new = NewPayout(
+            reference=reference,
+            fee=payout.fee,
+            paid_at=parse_when(next(iter(payout.paid_at), None), now),
+            payment_ids=tuple(payout.ids),
+            payment_references=tuple(payout.references),
+            memo=payout.memo,
+        )
+        outcome = record_payout(engine, new, now=now)
+    except (PaymentRefused, PayoutRefused) as exc:
+        return "refused", f"refused: {exc}"
+    if isinstance(outcome, PayoutDuplicate):
+        return "duplicate", f"already recorded as payout {outcome.payout_id}; nothing changed"
+    return "recorded", (
+        f"recorded payout {outcome.payout_id}: {len(outcome.payment_ids)} payment(s), "
+        f"{outcome.amount} - {outcome.fee} fee = {outcome.net} {outcome.currency}"
+    )
+
+
+__all__ = [
+    "HEADER",
+    "PAYOUT_HEADER",
+    "ImportReport",
+    "PayoutReport",
+    "RowReport",
+    "import_payouts",
+    "import_rows",
+]

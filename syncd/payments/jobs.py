@@ -46,6 +46,7 @@ def build_pusher(
             retry_cap=dt.timedelta(seconds=p.retry_cap),
             settle_after=dt.timedelta(seconds=p.settle_after),
         ),
+        deposits=p.deposits,
     )
 
 

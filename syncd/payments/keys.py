@@ -36,9 +36,23 @@ def push_names(
     invoice_number: str,
     kind: str,
 ) -> PushNames:
-    """The key and marker of one push (``kind`` is ``push`` or ``reverse``)."""
+    """The key and marker of one payment push (``kind`` is ``push`` or ``reverse``)."""
     created = payment_created_at.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
     seed = "\x1f".join(("v1", str(payment_id), created, connection, invoice_number, kind))
+    return PushNames(
+        key=KEY_PREFIX + _digest("key", seed)[:32],
+        marker=MARKER_PREFIX + _digest("marker", seed)[:15],
+    )
+
+
+def deposit_names(payout_id: int, payout_created_at: dt.datetime, connection: str) -> PushNames:
+    """The key and marker of a payout's deposit in ``connection`` (push kind ``deposit``).
+
+    Seeded apart from payment pushes (``payout`` and the payout's own id and creation instant),
+    so a deposit can never share a key or a marker with a payment.
+    """
+    created = payout_created_at.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    seed = "\x1f".join(("v1", "payout", str(payout_id), created, connection, "deposit"))
     return PushNames(
         key=KEY_PREFIX + _digest("key", seed)[:32],
         marker=MARKER_PREFIX + _digest("marker", seed)[:15],
@@ -50,4 +64,4 @@ def _digest(purpose: str, seed: str) -> str:
     return base64.b32encode(raw).decode("ascii").rstrip("=")
 
 
-__all__ = ["KEY_PREFIX", "MARKER_PREFIX", "PushNames", "push_names"]
+__all__ = ["KEY_PREFIX", "MARKER_PREFIX", "PushNames", "deposit_names", "push_names"]

@@ -37,7 +37,7 @@ from syncd.payments.allocation import (
 )
 from syncd.payments.keys import push_names
 from syncd.payments.queries import invoice_copies, invoice_rows, target_invoice
-from syncd.store.tables import payment_allocations, payment_pushes, payments
+from syncd.store.tables import payment_allocations, payment_pushes, payments, payout_payments
 
 LEDGER = "payments-ledger"
 
@@ -412,7 +412,71 @@ def reverse_payment(engine: Engine, payment_id: int, reason: str, *, now: dt.dat
                     invoice_external_id=push.invoice_external_id,
                 )
                 queued.append(push.connection)
+        cancelled += _unbook_deposits(conn, payment_id, reason, now)
         return Reversal(payment_id, queued=tuple(queued), cancelled=cancelled)
+
+
+def _unbook_deposits(conn: Connection, payment_id: int, reason: str, now: dt.datetime) -> int:
+    """A reversed payment leaves its payout: deposits not sent yet are cancelled (the pusher also
+    re-reads the payout before any send), and a person is asked about the rest."""
+    payout_id = conn.execute(
+        select(payout_payments.c.payout_id).where(payout_payments.c.payment_id == payment_id)
+    ).scalar()
+    if payout_id is None:
+        return 0
+    deposits = conn.execute(
+        select(payment_pushes).where(
+            and_(payment_pushes.c.payout_id == payout_id, payment_pushes.c.kind == "deposit")
+        )
+    ).all()
+    others = conn.execute(
+        select(payout_payments.c.payment_id).where(
+            and_(
+                payout_payments.c.payout_id == payout_id,
+                payout_payments.c.payment_id != payment_id,
+            )
+        )
+    ).first()
+    cancelled = 0
+    for deposit in deposits:
+        unsent = ("waiting", "queued", "dead")
+        done = conn.execute(
+            update(payment_pushes)
+            .where(and_(payment_pushes.c.id == deposit.id, payment_pushes.c.status.in_(unsent)))
+            .values(
+                status="cancelled",
+                last_error=f"payment {payment_id} was reversed before the deposit: {reason}",
+                updated_at=now,
+            )
+        )
+        if done.rowcount == 1:
+            cancelled += 1
+            if others is None:
+                continue  # the payout was this payment alone: nothing else to book
+            why = (
+                f"payment {payment_id} was reversed, so the deposit of payout {payout_id} was not "
+                f"booked in {deposit.connection}: book its other payments by hand, or record "
+                "them as a new payout (`syncd payouts record`)"
+            )
+        elif deposit.status != "cancelled":
+            why = (
+                f"payment {payment_id} was reversed but the deposit of payout {payout_id} in "
+                f"{deposit.connection} holds it or may (push {deposit.id}, vendor id "
+                f"{deposit.external_id or 'unknown yet'}): take the payment out of that deposit "
+                "by hand (QuickBooks refuses to change a deposited payment, 6540)"
+            )
+        else:
+            continue
+        open_review(
+            conn,
+            kind="payment_deposit",
+            subject=f"push {deposit.id}",
+            reason=why,
+            now=now,
+            connection=deposit.connection,
+            detail={"push_id": deposit.id, "payout_id": payout_id, "payment_id": payment_id},
+        )
+    return cancelled
 
 
 __all__ = [

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -45,7 +45,8 @@ class Policy:
 
 @dataclass(frozen=True)
 class Claim:
-    """A push this worker holds; ``previous`` is its status before the claim."""
+    """A push this worker holds; ``previous`` is its status before the claim. A deposit push
+    has a ``payout_id`` and neither an allocation nor an invoice."""
 
     id: int
     payment_id: int
@@ -55,15 +56,28 @@ class Claim:
     attempts: int
     key: str
     marker: str
-    invoice_external_id: str
-    allocation_id: int
+    invoice_external_id: str | None
+    allocation_id: int | None
     external_id: str | None
     lease_expires_at: dt.datetime
+    payout_id: int | None = None
+    last_error: str | None = None
 
     @property
     def must_settle(self) -> bool:
         """It may have reached the vendor already: search for the marker before sending."""
         return self.previous in SETTLING
+
+    @property
+    def fresh(self) -> bool:
+        """Never attempted before this claim: the only pushes a batch may carry, so that a
+        batch's ``requestid`` (a digest of its keys) is never sent for a second attempt."""
+        return (
+            self.kind == "push"
+            and self.previous == "queued"
+            and self.attempts == 1
+            and self.last_error is None
+        )
 
 
 def _due(now: dt.datetime) -> ColumnElement[bool]:
@@ -111,27 +125,81 @@ def claim_next(
             "attempts": row.attempts + 1,
             "updated_at": now,
         }
-        if row.status == "queued":
+        if row.status == "queued" and row.kind != "deposit":
             values["balance_before"] = _balance_before(
                 conn, row.connection, row.invoice_external_id
             )
         won = conn.execute(update(payment_pushes).where(and_(c.id == row.id, where)).values(values))
         if won.rowcount != 1:
             return None
-        return Claim(
-            id=row.id,
-            payment_id=row.payment_id,
-            connection=row.connection,
-            kind=row.kind,
-            previous=row.status,
-            attempts=row.attempts + 1,
-            key=row.idempotency_key,
-            marker=row.marker,
-            invoice_external_id=row.invoice_external_id,
-            allocation_id=row.allocation_id,
-            external_id=row.external_id,
-            lease_expires_at=now + lease,
-        )
+        return _claim(row, now + lease)
+
+
+def claim_batch(
+    engine: Engine,
+    *,
+    owner: str,
+    now: dt.datetime,
+    lease: dt.timedelta,
+    connection: str,
+    limit: int,
+    skip: Collection[int] = (),
+) -> list[Claim]:
+    """Claim up to ``limit`` more payment pushes of ``connection`` for one batch request: only
+    queued pushes never attempted (``Claim.fresh``), oldest first, each with its own lease, all
+    committed ``in_flight`` before anything is sent, exactly as ``claim_next`` does one."""
+    if limit < 1:
+        return []
+    c = payment_pushes.c
+    where = and_(
+        c.status == "queued",
+        c.kind == "push",
+        c.attempts == 0,
+        c.last_error.is_(None),
+        or_(c.next_attempt_at.is_(None), c.next_attempt_at <= now),
+        c.connection == connection,
+    )
+    if skip:
+        where = and_(where, c.id.not_in(sorted(skip)))
+    claims: list[Claim] = []
+    with writing(engine) as conn:
+        query = select(payment_pushes).where(where).order_by(c.id).limit(limit)
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        for row in conn.execute(query).all():
+            values = {
+                "status": "in_flight",
+                "lease_owner": owner,
+                "lease_expires_at": now + lease,
+                "attempts": row.attempts + 1,
+                "updated_at": now,
+                "balance_before": _balance_before(conn, row.connection, row.invoice_external_id),
+            }
+            won = conn.execute(
+                update(payment_pushes).where(and_(c.id == row.id, where)).values(values)
+            )
+            if won.rowcount == 1:
+                claims.append(_claim(row, now + lease))
+    return claims
+
+
+def _claim(row: Any, lease_expires_at: dt.datetime) -> Claim:
+    return Claim(
+        id=row.id,
+        payment_id=row.payment_id,
+        connection=row.connection,
+        kind=row.kind,
+        previous=row.status,
+        attempts=row.attempts + 1,
+        key=row.idempotency_key,
+        marker=row.marker,
+        invoice_external_id=row.invoice_external_id,
+        allocation_id=row.allocation_id,
+        external_id=row.external_id,
+        lease_expires_at=lease_expires_at,
+        payout_id=row.payout_id,
+        last_error=row.last_error,
+    )
 
 
 def _balance_before(conn: Connection, connection: str, external_id: str) -> Decimal | None:
@@ -159,6 +227,18 @@ def _finish(
         .values({"lease_owner": None, "lease_expires_at": None, "updated_at": now, **values})
     )
     return done.rowcount == 1
+
+
+def finish_many(
+    engine: Engine,
+    outcomes: Sequence[tuple[Claim, Mapping[str, Any]]],
+    owner: str,
+    now: dt.datetime,
+) -> int:
+    """Write the outcomes of one batch in one transaction, each only where this worker still
+    holds the lease; returns how many were written."""
+    with writing(engine) as conn:
+        return sum(1 for claim, values in outcomes if _finish(conn, claim, owner, now, values))
 
 
 def finish_with_review(
@@ -292,6 +372,11 @@ def cancel_push(engine: Engine, push_id: int, *, now: dt.datetime, reason: str) 
                 f"settle (`syncd push retry {push_id}` makes it due now), then decide"
             )
         if row.status == "done":
+            if row.kind == "deposit":
+                raise PushRefused(
+                    f"push {push_id} is done: the deposit is in {row.connection} (id "
+                    f"{row.external_id}); remove it there by hand if it must go"
+                )
             hint = "`syncd payments reverse`" if row.kind == "push" else "nothing"
             raise PushRefused(f"push {push_id} is done; to undo a payment use {hint}")
         if row.status == "cancelled":
@@ -317,8 +402,10 @@ __all__ = [
     "PushRefused",
     "backoff",
     "cancel_push",
+    "claim_batch",
     "claim_next",
     "finish",
+    "finish_many",
     "finish_with_review",
     "promote_waiting",
     "renew",

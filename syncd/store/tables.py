@@ -166,6 +166,34 @@ payment_allocations = Table(
     Index("ix_payment_allocations_invoice_number", "invoice_number"),
 )
 
+# 0003: a processor's payout: payments it paid out together, less the fee it kept. Each target
+# that books deposits (QuickBooks Online) gets one ``deposit`` push per payout. A card payment
+# with a fee in no recorded payout gets one of its own (``reference`` None). docs/payments.md.
+payouts = Table(
+    "payouts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    # The processor's payout id; unique, so recording a payout twice is a no-op.
+    Column("reference", String(200), unique=True),
+    Column("currency", String(3), nullable=False),
+    Column("amount", Money(), nullable=False),  # gross: what the payments applied to invoices
+    Column("fee", Money(), nullable=False),  # kept by the processor: amount - fee reached the bank
+    Column("paid_at", UtcDateTime(), nullable=False),  # when it reached the bank (deposit date)
+    Column("memo", Text()),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+# Which payments a payout paid out: a payment is paid out (and deposited) once.
+payout_payments = Table(
+    "payout_payments",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("payout_id", ForeignKey("payouts.id"), nullable=False),
+    Column("payment_id", ForeignKey("payments.id"), nullable=False, unique=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Index("ix_payout_payments_payout_id", "payout_id"),
+)
+
 # The outbox: one row per (payment allocation, target connection, kind). See docs/payments.md.
 payment_pushes = Table(
     "payment_pushes",
@@ -186,7 +214,7 @@ payment_pushes = Table(
     Column("updated_at", UtcDateTime(), nullable=False),
     # 0002: a payment may pay several invoices and be reversed, so a push is per allocation and
     # kind; the marker is written into the vendor record; the rest serves verification.
-    Column("kind", String(10), nullable=False, server_default="push"),  # push | reverse
+    Column("kind", String(10), nullable=False, server_default="push"),  # push | reverse | deposit
     Column("allocation_id", ForeignKey("payment_allocations.id")),
     Column("marker", String(40)),
     Column("invoice_external_id", String(200)),  # the target's invoice; None while waiting
@@ -194,9 +222,12 @@ payment_pushes = Table(
     Column("balance_before", Money()),  # expected target balance before this push's effect
     Column("done_at", UtcDateTime()),
     Column("verified", String(10)),  # ok | mismatch, once a later pull was compared
+    # 0003: kind ``deposit`` books a payout (payment_id: its first payment; no allocation).
+    Column("payout_id", ForeignKey("payouts.id")),
     UniqueConstraint(
         "payment_id", "connection", "allocation_id", "kind", name="uq_payment_pushes_target"
     ),
+    UniqueConstraint("payout_id", "connection", name="uq_payment_pushes_deposit"),
     Index("ix_payment_pushes_status", "status", "next_attempt_at"),
 )
 

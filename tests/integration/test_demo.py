@@ -36,9 +36,12 @@ def test_demo_runs_the_dual_integration(tmp_path: Path) -> None:
     customers = int(out.split(" customer link(s) by exact")[0].rsplit("\n", 1)[-1].strip())
     assert customers >= 6
     assert "6 invoice link(s) by exact" in out or "invoice link(s)" in out
-    # Each payment recorded once, pushed once to each system, then seen in every balance.
+    # Each payment recorded once, pushed once to each system, then seen in every balance; the
+    # card payment's fee booked in QuickBooks as a deposit of the gross less the fee.
     assert "already recorded as payment 1, nothing new" in out
-    assert "4 done" in out and "a second pass finds nothing to do: nothing due" in out
+    assert "5 done" in out and "a second pass finds nothing to do: nothing due" in out
+    assert "card fee of payment 1 booked in quickbooks_online: deposit" in out
+    assert "= 500.00 gross - 14.80 fee = 485.20 USD to the bank" in out
     assert out.count(": agrees") == 4 and "DIFFERS" not in out
 
     config = str(tmp_path / "syncd-demo" / "config.toml")

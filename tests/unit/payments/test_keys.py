@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from syncd.payments.keys import push_names
+from syncd.payments.keys import deposit_names, push_names
 
 T = dt.datetime(2026, 5, 1, 9, 0, 0, 123456, tzinfo=dt.UTC)
 
@@ -30,3 +30,17 @@ def test_every_part_changes_both_names() -> None:
     ]
     assert len({base.key, *(o.key for o in others)}) == 6
     assert len({base.marker, *(o.marker for o in others)}) == 6
+
+
+def test_a_deposit_has_names_of_its_own() -> None:
+    one = deposit_names(3, T, "qb")
+    assert one == deposit_names(3, T, "qb")
+    assert one.marker.startswith("syncd:") and len(one.marker) == 21
+    assert one.key.startswith("syncd-") and len(one.key) <= 50
+    others = [
+        deposit_names(4, T, "qb"),
+        deposit_names(3, T, "xero"),
+        push_names(3, T, "qb", "", "deposit"),
+    ]
+    assert len({one.key, *(o.key for o in others)}) == 4
+    assert len({one.marker, *(o.marker for o in others)}) == 4
