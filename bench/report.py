@@ -216,14 +216,14 @@ def machine_line(info: dict[str, Any]) -> str:
 
 
 def write(results: dict[str, Any], name: str, folder: Path = RESULTS) -> Path:
-    """``<folder>/<name>-<timestamp>.json``, and ``<folder>/latest.json`` for a full run of one
-    or more benchmarks (the figures the README reports); returns the first path."""
+    """``<folder>/<name>-<timestamp>.json``, and ``<folder>/latest.json`` for a full-size
+    run of every benchmark (the figures the README reports); returns the first path."""
     folder.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     text = json.dumps(_clean(results), indent=2, sort_keys=True, default=str) + "\n"
     path = folder / f"{name}-{stamp}.json"
     path.write_text(text)
-    if name.startswith("full"):
+    if name == "full":
         (folder / "latest.json").write_text(text)
     return path
 
