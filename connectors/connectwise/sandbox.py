@@ -93,7 +93,7 @@ UNVERIFIED: tuple[str, ...] = (
     "company DELETE is a soft delete (deletedFlag=true); invoice DELETE is a hard delete",
     "the callback key URL path (/system/callbackkeys/{id}) and its being unauthenticated",
     "credit memos carry negative amounts",
-    "invoice status names (tenant-defined in CW): New, Sent, Paid",
+    "invoice status names (tenant-defined in CW): New, Sent, Paid, Voided",
 )
 
 _SEED_START = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
@@ -110,7 +110,8 @@ _CURRENCIES: dict[str, tuple[int, str, str]] = {
     "AUD": (1, "$", "Australian Dollars"),
 }
 _COMPANY_STATUSES = {1: "Active", 2: "Inactive", 3: "Credit Hold"}
-_INVOICE_STATUSES = {1: "New", 2: "Sent", 3: "Paid"}
+# Billing statuses are tenant-defined; some tenants keep one for invoices they have voided.
+_INVOICE_STATUSES = {1: "New", 2: "Sent", 3: "Paid", 4: "Voided"}
 _BILLING_TERMS = {1: "Net 30", 2: "Net 15", 3: "Due on Receipt"}
 _INVOICE_TYPES = ("Agreement", "CreditMemo", "DownPayment", "Miscellaneous", "Progress", "Standard")
 # Fields written as references {"id": n} and stored as the referenced object's summary.
@@ -727,6 +728,8 @@ class ConnectWiseSandbox(Sandbox):
                     status = 2
                 else:
                     status = rng.choice([1, 2])
+                    if j % 23 == 6:  # a tenant status for an invoice voided in the UI
+                        status = 4
                 if j % 17 == 9 and not pays:
                     credits = (total / 4).quantize(Decimal("0.01"))
             row = self._invoice_row(

@@ -21,7 +21,7 @@ from connectors.connectwise.sandbox import TIMEOUT_MESSAGE, ConnectWiseSandbox
 from syncd.config.models import ConnectionSettings
 from syncd.connector import ConnectorContext, Cursor, Page, PaymentPush, Stream
 from syncd.errors import SkippableError, UncertainWrite
-from syncd.model import Customer, Invoice, PaymentMethod
+from syncd.model import Customer, Invoice, InvoiceStatus, PaymentMethod
 from syncd.query import cw_condition
 from syncd.ratelimit import REGISTRY
 from syncd.sandbox import AWKWARD_NAMES, Fault
@@ -389,3 +389,15 @@ def test_sync_connection_end_to_end_twice(
     assert all(r.requests > 0 for r in first)
     with engine.connect() as conn:
         assert conn.execute(select(quarantine)).all() == []
+
+
+def test_a_tenant_void_status_makes_the_invoice_void(make: Any, cw: ConnectWiseSandbox) -> None:
+    voided = {
+        str(row["id"])
+        for row in cw.all_invoices()
+        if row["status"]["name"] == "Voided" and row["type"] != "CreditMemo"
+    }
+    assert voided, "the seed has invoices in a Voided billing status"
+    connector = make()
+    records = [r for page in pull_all(connector, Stream.INVOICES) for r in page.records]
+    assert {r.external_id for r in records if r.status == InvoiceStatus.VOID} == voided
