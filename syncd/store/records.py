@@ -111,6 +111,32 @@ def apply_plan(
     if plan.delete_ids:
         mark_deleted(conn, stream, connection, plan.delete_ids, now)
     if plan.quarantine:
+        _quarantine(conn, stream, connection, plan, now=now, run_id=run_id)
+
+
+def _quarantine(
+    conn: Connection, stream: Stream, connection: str, plan: Plan, *, now: dt.datetime, run_id: str
+) -> None:
+    """Store rejected payloads. A record already held (open, same id) is refreshed in place with
+    its latest payload and reason, so a bad record met on every pass is one row, not one a pass."""
+    ids = [r.external_id for r in plan.quarantine if r.external_id]
+    held: set[str] = set()
+    for start in range(0, len(ids), _LOOKUP_CHUNK):
+        held.update(
+            conn.execute(
+                select(quarantine.c.external_id).where(
+                    and_(
+                        quarantine.c.connection == connection,
+                        quarantine.c.stream == stream.value,
+                        quarantine.c.resolved_at.is_(None),
+                        quarantine.c.external_id.in_(ids[start : start + _LOOKUP_CHUNK]),
+                    )
+                )
+            ).scalars()
+        )
+    fresh = [r for r in plan.quarantine if not r.external_id or r.external_id not in held]
+    again = [r for r in plan.quarantine if r.external_id and r.external_id in held]
+    if fresh:
         conn.execute(
             insert(quarantine),
             [
@@ -123,8 +149,21 @@ def apply_plan(
                     "run_id": run_id,
                     "created_at": now,
                 }
-                for r in plan.quarantine
+                for r in fresh
             ],
+        )
+    for r in again:
+        conn.execute(
+            update(quarantine)
+            .where(
+                and_(
+                    quarantine.c.connection == connection,
+                    quarantine.c.stream == stream.value,
+                    quarantine.c.resolved_at.is_(None),
+                    quarantine.c.external_id == r.external_id,
+                )
+            )
+            .values(reason=r.reason, payload=dict(r.payload), run_id=run_id)
         )
 
 

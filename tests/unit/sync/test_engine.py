@@ -188,3 +188,19 @@ def test_requests_and_pages_are_recorded(engine: Engine, page_size: int) -> None
     with engine.connect() as conn:
         run = conn.execute(select(sync_runs)).one()
     assert run.pages == result.pages == fake.requests_made == run.requests
+
+
+def test_a_record_rejected_on_every_pass_is_one_quarantine_row(engine: Engine) -> None:
+    clock = FakeClock(T0 + dt.timedelta(hours=1))
+    fake = connector(clock)
+    fake.records[Stream.INVOICES] = [invoice(1, 1)]
+    fake.rejected[Stream.INVOICES] = [Rejected("3", "total: not a number", {"id": 3, "v": 1})]
+    pull_stream(engine, settings(), fake, Stream.INVOICES, clock=clock)
+    fake.rejected[Stream.INVOICES] = [Rejected("3", "total: still bad", {"id": 3, "v": 2})]
+    again = pull_stream(engine, settings(lookback=86400), fake, Stream.INVOICES, clock=clock)
+    assert again.quarantined == 1  # counted in the run: it was met again
+    with engine.connect() as conn:
+        rows = conn.execute(select(quarantine)).all()
+    assert [(r.external_id, r.reason, r.payload, r.run_id) for r in rows] == [
+        ("3", "total: still bad", {"id": 3, "v": 2}, again.run_id)
+    ]
