@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from syncd.errors import SkippableError
+
 _TWO_DECIMALS = """
 AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BMD BND BOB BRL BSD BTN BWP BYN BZD CAD
 CDF CHF CNY COP CRC CUP CVE CZK DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GTQ GYD
@@ -43,3 +45,16 @@ def has_valid_precision(amount: Decimal, code: str) -> bool:
         return False
     quantum = Decimal(1).scaleb(-MINOR_UNITS[code])
     return amount == amount.quantize(quantum)
+
+
+def json_amount(amount: Decimal) -> float | int:
+    """``amount`` as a JSON number that carries exactly the same value; ``SkippableError`` when no
+    JSON number can (vendors' JSON APIs take numbers, and a float must never round money)."""
+    if not amount.is_finite():
+        raise SkippableError(f"amount {amount} is not a finite number")
+    if amount == amount.to_integral_value():
+        return int(amount)
+    number = float(amount)
+    if Decimal(repr(number)) != amount:
+        raise SkippableError(f"amount {amount} has more digits than a JSON number carries exactly")
+    return number

@@ -42,11 +42,6 @@ CurrencyCode = Annotated[str, Field(min_length=3, max_length=3), AfterValidator(
 Amount = Annotated[Decimal, Field(allow_inf_nan=False), AfterValidator(_finite)]
 
 
-def utcnow() -> dt.datetime:
-    """The current time in UTC; the one place outside a Clock that reads the wall clock."""
-    return dt.datetime.now(dt.UTC)
-
-
 class InvoiceStatus(StrEnum):
     DRAFT = "draft"
     OPEN = "open"
@@ -184,5 +179,4 @@ __all__ = [
     "SourceRecord",
     "UtcDatetime",
     "derive_status",
-    "utcnow",
 ]

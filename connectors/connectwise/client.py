@@ -37,7 +37,6 @@ import base64
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any, Final
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
@@ -52,7 +51,8 @@ from connectors.connectwise.errors import (
     message_of,
 )
 from syncd.clock import Clock
-from syncd.errors import ConnectorError, FatalError, RetriableError, SkippableError
+from syncd.currency import json_amount
+from syncd.errors import ConnectorError, FatalError, RetriableError
 from syncd.http import HttpClient
 from syncd.query import cw_condition
 from syncd.ratelimit import Limiter, Limits
@@ -414,18 +414,6 @@ def id_chunks(ids: list[int], budget: int = MAX_CONDITIONS_CHARS) -> Iterator[li
         used += cost
     if chunk:
         yield chunk
-
-
-def json_amount(amount: Decimal) -> float | int:
-    """A Decimal as a JSON number that carries exactly the same value, or ``SkippableError``."""
-    if not amount.is_finite():
-        raise SkippableError(f"connectwise: amount {amount} is not a finite number")
-    if amount == amount.to_integral_value():
-        return int(amount)
-    number = float(amount)
-    if Decimal(repr(number)) != amount:
-        raise SkippableError(f"connectwise: amount {amount} has more digits than JSON carries")
-    return number
 
 
 def _records(response: requests.Response) -> list[dict[str, Any]]:

@@ -54,6 +54,7 @@ from connectors.quickbooks_online.client import (
 )
 from connectors.quickbooks_online.errors import item_error
 from syncd.connector import DepositLine, PaymentPush, PushReceipt
+from syncd.currency import json_amount
 from syncd.errors import ConnectorError, FatalError, SkippableError, UncertainWrite
 from syncd.query import qbo_select
 
@@ -247,20 +248,6 @@ def note(memo: str | None, marker: str) -> str:
         return marker
     room = MAX_NOTE - len(marker) - 1
     return f"{memo[:room]}\n{marker}" if room > 0 else marker
-
-
-def json_amount(amount: Decimal) -> float | int:
-    """A Decimal as a JSON number that carries exactly the same value, or ``SkippableError``."""
-    if not amount.is_finite():
-        raise SkippableError(f"quickbooks_online: amount {amount} is not a finite number")
-    if amount == amount.to_integral_value():
-        return int(amount)
-    number = float(amount)
-    if Decimal(repr(number)) != amount:
-        raise SkippableError(
-            f"quickbooks_online: amount {amount} has more digits than JSON carries"
-        )
-    return number
 
 
 def _date(at: dt.datetime) -> str:

@@ -22,16 +22,9 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
-from syncd.sandbox.data import AWKWARD_NAMES, SeededData, iso_z
 from syncd.sandbox.faults import Fault, FaultInjector, FaultRule
-from syncd.sandbox.routing import HTTPError, Request, Response, Router
-from syncd.sandbox.server import (
-    LoggedRequest,
-    RequestLog,
-    SandboxServer,
-    default_fault_response,
-    format_seconds,
-)
+from syncd.sandbox.routing import Request, Response, Router
+from syncd.sandbox.server import RequestLog, SandboxServer, default_fault_response
 
 
 def toml_string(value: str) -> str:
@@ -158,23 +151,4 @@ class Sandbox(abc.ABC):
         """A TOML snippet that points syncd connection ``connection_name`` at this sandbox."""
 
 
-__all__ = [
-    "AWKWARD_NAMES",
-    "Fault",
-    "FaultInjector",
-    "FaultRule",
-    "HTTPError",
-    "LoggedRequest",
-    "Request",
-    "RequestLog",
-    "Response",
-    "Router",
-    "Sandbox",
-    "SandboxServer",
-    "SeededData",
-    "format_seconds",
-    "iso_z",
-    "toml_string",
-    "toml_table",
-    "toml_value",
-]
+__all__ = ["Sandbox", "toml_key", "toml_string", "toml_table", "toml_value"]
